@@ -1,0 +1,43 @@
+# Two commands set everything up on a machine with python3 and make:
+#   make serve   install, execute the notebooks (cached), build and serve the site on 127.0.0.1:8000
+#   make test    install, then run every test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: install check build serve test lint bench lock clean
+
+install: $(STAMP)
+
+# Re-installs only when the pins or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+check: install
+	$(BIN)/kb check
+
+build: install
+	$(BIN)/kb build
+
+serve: install
+	$(BIN)/kb serve
+
+test: install
+	$(BIN)/python -m pytest -n auto
+
+bench: install
+	$(BIN)/python -m kb.bench
+
+# Re-pin every installed package after changing a direct dependency in pyproject.toml.
+lock: install
+	{ echo "# Every package the knowledge base installs, pinned (pip freeze of a working .venv). Regenerate with \`make lock\`."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock
+
+clean:
+	rm -rf site build .pytest_cache

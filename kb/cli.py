@@ -1,0 +1,146 @@
+"""The ``kb`` command: ``kb check``, ``kb build``, ``kb serve``.
+
+Exit status: 0 when every claim holds, 1 when a claim failed or a notebook raised, 2 on a usage
+error (an unknown key, a bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Optional, Sequence
+
+from kb.claims import STATUSES, format_value
+from kb.execute import DEFAULT_TIMEOUT, Run, run_notebooks, write_results
+from kb.project import Project
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in the command line; exit status 2."""
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _resolve_keys(project: Project, keys: Sequence[str]) -> list[str]:
+    known = project.notebook_keys()
+    if not keys:
+        return known
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise UsageError(f"unknown key(s): {', '.join(unknown)}. Known keys: {', '.join(known) or '(none)'}")
+    return list(dict.fromkeys(keys))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_table(runs: list[Run]) -> None:
+    """One table of every claim (paper, claim, reported, measured, status) and the per-status summary."""
+    rows = [("paper", "claim", "reported", "measured", "status")]
+    for run in runs:
+        for c in run.claims:
+            unit = f" {c['unit']}" if c["unit"] else ""
+            measured = "—" if c["status"] == "reported" else format_value(c["measured"]) + unit
+            rows.append((run.key, c["id"], format_value(c["reported"]) + unit, measured, c["status"]))
+    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((24, 34, 26, 26, 10))]
+    for n, row in enumerate(rows):
+        print("  ".join(_clip(cell, w).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    counts = Counter(c["status"] for run in runs for c in run.claims)
+    print()
+    print("summary: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
+    for run in runs:
+        for c in run.claims:
+            if c["status"] == "failed":
+                print(f"FAILED {run.key}/{c['id']}: {c['reason']}")
+        if run.error:
+            print(f"ERROR  {run.key}: notebooks/{run.key}.py {run.error}")
+
+
+def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
+          force: bool = False, quiet: bool = False) -> int:
+    """Run ``kb check``; returns the exit status."""
+    selected = _resolve_keys(project, keys)
+    started = time.perf_counter()
+    runs = run_notebooks(project, selected, timeout=timeout, jobs=jobs, force=force,
+                         progress=(lambda m: None) if quiet else (lambda m: _err(f"kb check: {m}")))
+    write_results(project, runs)
+    if not quiet:
+        print_table(runs)
+        cached = sum(r.cached for r in runs)
+        print(f"{len(runs)} notebook(s), {cached} from cache, {time.perf_counter() - started:.1f} s; "
+              f"claims written to {project.claims_file.relative_to(project.root)}")
+    failed = any(r.error for r in runs) or any(c["status"] == "failed" for r in runs for c in r.claims)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _mkdocs(project: Project, *args: str) -> int:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner for MkDocs 1.x
+    return subprocess.call([sys.executable, "-m", "mkdocs", *args], cwd=project.root, env=env)
+
+
+def build(project: Project, args: argparse.Namespace) -> int:
+    status = check(project, [], timeout=args.timeout, jobs=args.jobs)
+    if status != EXIT_OK:
+        _err("kb build: not building the site while a claim fails or a notebook raises")
+        return status
+    return _mkdocs(project, "build", "--strict", "--quiet")
+
+
+def serve(project: Project, args: argparse.Namespace) -> int:
+    status = check(project, [], timeout=args.timeout, jobs=args.jobs)
+    if status != EXIT_OK:
+        _err("kb serve: not serving the site while a claim fails or a notebook raises")
+        return status
+    return _mkdocs(project, "serve", "--strict", "--dev-addr", f"127.0.0.1:{args.port}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kb", description="Literature-notes knowledge base with executable claims.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def execution_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per notebook (default {DEFAULT_TIMEOUT})")
+        sp.add_argument("--jobs", "-j", type=int, default=None, help="notebooks run in parallel (default: one per core)")
+
+    sp = sub.add_parser("check", help="execute the notebooks (cached) and print every claim")
+    sp.add_argument("keys", nargs="*", metavar="KEY", help="paper keys (default: all)")
+    sp.add_argument("--force", action="store_true", help="ignore the cache and execute again")
+    execution_options(sp)
+    sp = sub.add_parser("build", help="check, then build the site into site/ (mkdocs build --strict)")
+    execution_options(sp)
+    sp = sub.add_parser("serve", help="check, then serve the site on http://127.0.0.1:PORT")
+    sp.add_argument("--port", type=int, default=8000)
+    execution_options(sp)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on a usage error already
+        return int(exc.code or 0)
+    project = Project.find()
+    try:
+        if getattr(args, "timeout", 1) < 1:
+            raise UsageError(f"--timeout must be at least 1 second; got {args.timeout}")
+        if args.command == "check":
+            return check(project, args.keys, timeout=args.timeout, jobs=args.jobs, force=args.force)
+        if args.command == "build":
+            return build(project, args)
+        if args.command == "serve":
+            return serve(project, args)
+    except UsageError as exc:
+        _err(f"kb {args.command}: {exc}")
+        return EXIT_USAGE
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

@@ -1,0 +1,268 @@
+r"""Building blocks shared by the reference implementations.
+
+Each block lives here once; a paper's own file holds only what that paper adds.
+The blocks are written for 2-D inputs by default and take ``dims=3`` where a
+volumetric paper (3D U-Net, V-Net) needs the same block in three dimensions.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+# TF-slim MobileNet reference implementation default (mobilenet_v1.py, `batch_norm_epsilon`).
+BN_EPS = 1e-3
+
+ActivationFactory = Optional[Callable[[], nn.Module]]
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+
+
+def conv_class(dims: int) -> type[nn.Module]:
+    """`nn.Conv1d`, `nn.Conv2d` or `nn.Conv3d` for ``dims`` spatial dimensions."""
+    return _pick(_CONV, dims)
+
+
+def conv_transpose_class(dims: int) -> type[nn.Module]:
+    """`nn.ConvTranspose{1,2,3}d` for ``dims`` spatial dimensions."""
+    return _pick(_CONV_T, dims)
+
+
+def batch_norm_class(dims: int) -> type[nn.Module]:
+    """`nn.BatchNorm{1,2,3}d` for ``dims`` spatial dimensions."""
+    return _pick(_BATCH_NORM, dims)
+
+
+def max_pool_class(dims: int) -> type[nn.Module]:
+    """`nn.MaxPool{1,2,3}d` for ``dims`` spatial dimensions."""
+    return _pick(_MAX_POOL, dims)
+
+
+def _pick(table: dict[int, type[nn.Module]], dims: int) -> type[nn.Module]:
+    if dims not in table:
+        raise ValueError(f"dims must be one of {sorted(table)} spatial dimensions; got {dims!r}")
+    return table[dims]
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def h_sigmoid(x: Tensor) -> Tensor:
+    r"""h-sigmoid, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $\mathrm{ReLU6}(x+3)/6$."""
+    return F.relu6(x + 3.0) / 6.0
+
+
+def h_swish(x: Tensor) -> Tensor:
+    r"""h-swish, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $x \cdot \mathrm{ReLU6}(x+3)/6$."""
+    return x * h_sigmoid(x)
+
+
+class HSigmoid(nn.Module):
+    r"""Module form of [`h_sigmoid`][refimpl.layers.h_sigmoid]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return h_sigmoid(x)
+
+
+class HSwish(nn.Module):
+    r"""Module form of [`h_swish`][refimpl.layers.h_swish]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return h_swish(x)
+
+
+# --------------------------------------------------------------------------- channel rounding
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
+    r"""Round a channel count to the nearest multiple of ``divisor``, never going below 90 %.
+
+    This is `_make_divisible` of the TensorFlow reference implementation
+    (tensorflow/models, `research/slim/nets/mobilenet/mobilenet.py`), which MobileNetV2 and V3
+    use to round $\alpha \cdot c$ for a width multiplier $\alpha$. The papers only say the
+    multiplier scales every layer; the rounding is the released code's.
+
+    Args:
+        value: the unrounded width, e.g. $\alpha c$.
+        divisor: the multiple to round to (8 in the reference code).
+        min_value: the smallest width allowed (``divisor`` when omitted).
+    """
+    if value <= 0:
+        raise ValueError(f"a channel count must be positive; got {value!r}")
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:  # never round down by more than 10 %
+        rounded += divisor
+    return rounded
+
+
+def check_width_multiplier(width_multiplier: float) -> float:
+    """Validate a width multiplier $\\alpha$: a finite number in (0, 4]."""
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)):
+        raise ValueError(f"width_multiplier must be a number in (0, 4], e.g. 1.0, 0.75, 0.5; got {width_multiplier!r}")
+    if not 0 < width_multiplier <= 4:
+        raise ValueError(f"width_multiplier must be in (0, 4], e.g. 1.0, 0.75, 0.5; got {width_multiplier!r}")
+    return float(width_multiplier)
+
+
+def check_input(x: Tensor, in_channels: int, dims: int, model: str) -> None:
+    """Raise `ValueError` unless ``x`` is a batch ``(N, in_channels, *spatial)`` with ``dims`` spatial sizes."""
+    expected = "(N, C, " + ", ".join("HWD"[i] if dims == 3 else "HW"[i] for i in range(dims)) + ")"
+    if x.dim() != dims + 2:
+        raise ValueError(f"{model} expects a {dims + 2}-D input {expected} with C={in_channels}; got shape {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{model} expects {in_channels} input channels {expected}; got {x.shape[1]} (shape {tuple(x.shape)})")
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+class ConvNormActivation(nn.Sequential):
+    r"""Convolution → batch norm → activation, the unit every paper here stacks.
+
+    Sub-modules are named ``conv``, ``norm`` and ``act``; ``norm`` and ``act`` are left out when
+    ``norm=False`` or ``activation=None``. The convolution has a bias only when there is no norm
+    (a bias before batch norm is cancelled by its mean).
+
+    Args:
+        in_channels: input channels $M$.
+        out_channels: output channels $N$.
+        kernel_size: $D_K$.
+        stride: convolution stride.
+        groups: ``in_channels`` for a depthwise convolution.
+        padding: ``None`` gives "same" padding $\lfloor D_K/2 \rfloor$; ``0`` gives a valid convolution.
+        norm: add batch normalisation.
+        activation: a factory such as ``nn.ReLU`` or ``nn.ReLU6``, or ``None`` for a linear layer.
+        dims: spatial dimensions (2 for images, 3 for volumes).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        padding: Optional[int] = None,
+        norm: bool = True,
+        activation: ActivationFactory = nn.ReLU,
+        dims: int = 2,
+    ) -> None:
+        padding = kernel_size // 2 if padding is None else padding
+        layers: dict[str, nn.Module] = {
+            "conv": conv_class(dims)(
+                in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=not norm
+            )
+        }
+        if norm:
+            layers["norm"] = batch_norm_class(dims)(out_channels, eps=BN_EPS)
+        if activation is not None:
+            layers["act"] = activation()
+        super().__init__()
+        for name, layer in layers.items():
+            self.add_module(name, layer)
+
+
+class DepthwiseSeparable(nn.Module):
+    r"""Depthwise separable convolution, MobileNets (arXiv:1704.04861v1) Fig. 3 right.
+
+    A $D_K \times D_K$ depthwise convolution (one filter per input channel) with batch norm and
+    ReLU, then a $1 \times 1$ pointwise convolution with batch norm and ReLU. Its cost is
+    $D_K^2 M D_F^2 + M N D_F^2$ (Eq. 5) instead of $D_K^2 M N D_F^2$ (Eq. 2).
+
+    Args:
+        in_channels: $M$.  out_channels: $N$.  stride: stride of the depthwise convolution.
+        kernel_size: $D_K$.  activation: factory of the non-linearity after each convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        kernel_size: int = 3,
+        activation: ActivationFactory = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        self.depthwise = ConvNormActivation(
+            in_channels, in_channels, kernel_size, stride=stride, groups=in_channels, activation=activation
+        )
+        self.pointwise = ConvNormActivation(in_channels, out_channels, 1, activation=activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class SqueezeExcite(nn.Module):
+    r"""Squeeze-and-excite (Hu et al. 2018) as MobileNetV3 uses it (arXiv:1905.02244v5, Sec. 5.3).
+
+    Global average pool → $1 \times 1$ conv to ``squeeze_channels`` → ReLU → $1 \times 1$ conv
+    back → gate → channel-wise rescaling. MobileNetV3 fixes ``squeeze_channels`` to 1/4 of the
+    expansion width (rounded with [`make_divisible`][refimpl.layers.make_divisible]) and gates
+    with h-sigmoid.
+    """
+
+    def __init__(self, channels: int, squeeze_channels: int, gate: Callable[[Tensor], Tensor] = h_sigmoid) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeeze_channels, 1)
+        self.expand = nn.Conv2d(squeeze_channels, channels, 1)
+        self.gate = gate
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = F.adaptive_avg_pool2d(x, 1)  # (N, C, 1, 1)
+        s = self.expand(F.relu(self.reduce(s)))
+        return x * self.gate(s)
+
+
+class InvertedResidual(nn.Module):
+    r"""Inverted residual with linear bottleneck, MobileNetV2 (arXiv:1801.04381v4) Table 1.
+
+    $1 \times 1$ expansion to ``hidden_channels`` (skipped when it equals ``in_channels``) →
+    $k \times k$ depthwise, stride $s$ → optional squeeze-and-excite (MobileNetV3) →
+    linear $1 \times 1$ projection (no non-linearity). The input is added back when the stride
+    is 1 and the widths match.
+
+    Args:
+        in_channels: $k$.  hidden_channels: $tk$ (MobileNetV3's "exp size").
+        out_channels: $k'$.  stride: $s$.  kernel_size: depthwise kernel (3 or 5).
+        activation: non-linearity after expansion and depthwise (ReLU6 in V2; ReLU or h-swish in V3).
+        squeeze_channels: width of the squeeze-and-excite bottleneck, or ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        kernel_size: int = 3,
+        activation: ActivationFactory = nn.ReLU6,
+        squeeze_channels: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2; got {stride!r}")
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.expand = (
+            ConvNormActivation(in_channels, hidden_channels, 1, activation=activation)
+            if hidden_channels != in_channels
+            else nn.Identity()
+        )
+        self.depthwise = ConvNormActivation(
+            hidden_channels, hidden_channels, kernel_size, stride=stride, groups=hidden_channels, activation=activation
+        )
+        self.squeeze_excite = (
+            SqueezeExcite(hidden_channels, squeeze_channels) if squeeze_channels is not None else nn.Identity()
+        )
+        self.project = ConvNormActivation(hidden_channels, out_channels, 1, activation=None)  # linear bottleneck
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.project(self.squeeze_excite(self.depthwise(self.expand(x))))
+        return x + y if self.use_residual else y
+
