@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -34,15 +35,26 @@ _state: dict[str, Any] = {}
 # --------------------------------------------------------------------------- events
 
 
+def _selected(project: Project) -> list[str]:
+    """Notebook keys to build: all, or those named in ``$KB_PAPERS`` (comma-separated) for a quick partial build."""
+    keys = project.notebook_keys()
+    only = [k.strip() for k in os.environ.get("KB_PAPERS", "").split(",") if k.strip()]
+    unknown = [k for k in only if k not in keys]
+    if unknown:
+        raise PluginError(f"KB_PAPERS names unknown key(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+    return [k for k in keys if k in only] if only else keys
+
+
 def on_config(config: Any) -> Any:
     project = Project(Path(config.config_file_path).resolve().parent)
-    runs = run_notebooks(project, project.notebook_keys(), progress=lambda m: log.info("kb check: %s", m))
+    runs = run_notebooks(project, _selected(project), progress=lambda m: log.info("kb check: %s", m))
     write_results(project, runs)
     problems = [f"{r.key}: {r.error}" for r in runs if r.error]
     problems += [f"{r.key}/{c['id']}: {c['reason']}" for r in runs for c in r.claims if c["status"] == "failed"]
     if problems:
         raise PluginError("claims do not hold, not building the site:\n  " + "\n  ".join(problems))
-    papers = project.papers()
+    selected = {r.key for r in runs}
+    papers = [p for p in project.papers() if p.key in selected or "KB_PAPERS" not in os.environ]
     _state.update(project=project, runs={r.key: r for r in runs}, papers={p.key: p for p in papers})
     config.nav = _nav(project, papers, [r.key for r in runs])
     return config
@@ -52,6 +64,9 @@ def on_files(files: Files, config: Any) -> Files:
     from mkdocs_jupyter.plugin import NotebookFile
 
     project: Project = _state["project"]
+    left_out = {f"{p.key}.md" for p in project.papers()} - {f"{k}.md" for k in _state["papers"]}
+    for name in left_out:  # a partial build (KB_PAPERS) leaves the other papers' notes out
+        files.remove(files.get_file_from_path(name))
     for key in _state["runs"]:
         file = File(f"notebooks/{key}.ipynb", str(project.build), config.site_dir, config.use_directory_urls)
         files.append(NotebookFile(file, **config))
