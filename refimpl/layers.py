@@ -140,6 +140,8 @@ class ConvNormActivation(nn.Sequential):
         norm: add batch normalisation.
         activation: a factory such as ``nn.ReLU`` or ``nn.ReLU6``, or ``None`` for a linear layer.
         dims: spatial dimensions (2 for images, 3 for volumes).
+        dilation: atrous rate of the convolution (1: an ordinary convolution); "same" padding
+            grows to $\lfloor D_K/2 \rfloor \cdot$ ``dilation``.
     """
 
     def __init__(
@@ -153,11 +155,13 @@ class ConvNormActivation(nn.Sequential):
         norm: bool = True,
         activation: ActivationFactory = nn.ReLU,
         dims: int = 2,
+        dilation: int = 1,
     ) -> None:
-        padding = kernel_size // 2 if padding is None else padding
+        padding = kernel_size // 2 * dilation if padding is None else padding
         layers: dict[str, nn.Module] = {
             "conv": conv_class(dims)(
-                in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=not norm
+                in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=not norm,
+                dilation=dilation,
             )
         }
         if norm:
@@ -233,6 +237,7 @@ class InvertedResidual(nn.Module):
         out_channels: $k'$.  stride: $s$.  kernel_size: depthwise kernel (3 or 5).
         activation: non-linearity after expansion and depthwise (ReLU6 in V2; ReLU or h-swish in V3).
         squeeze_channels: width of the squeeze-and-excite bottleneck, or ``None`` for none.
+        dilation: atrous rate of the depthwise convolution (MobileNetV3's LR-ASPP backbone uses 2).
     """
 
     def __init__(
@@ -244,6 +249,7 @@ class InvertedResidual(nn.Module):
         kernel_size: int = 3,
         activation: ActivationFactory = nn.ReLU6,
         squeeze_channels: Optional[int] = None,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
@@ -255,7 +261,8 @@ class InvertedResidual(nn.Module):
             else nn.Identity()
         )
         self.depthwise = ConvNormActivation(
-            hidden_channels, hidden_channels, kernel_size, stride=stride, groups=hidden_channels, activation=activation
+            hidden_channels, hidden_channels, kernel_size, stride=stride, groups=hidden_channels, activation=activation,
+            dilation=dilation,
         )
         self.squeeze_excite = (
             SqueezeExcite(hidden_channels, squeeze_channels) if squeeze_channels is not None else nn.Identity()
