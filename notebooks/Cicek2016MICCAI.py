@@ -1,0 +1,233 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3D U-Net — the claims, checked (Cicek2016MICCAI)
+#
+# Çiçek, Abdulkadir, Lienkamp, Brox and Ronneberger, *3D U-Net: Learning Dense Volumetric
+# Segmentation from Sparse Annotation*, MICCAI 2016, arXiv:1606.06650**v1**. The network is
+# `refimpl.unet.UNet` in three dimensions (`refimpl.unet3d.unet3d`); shapes and parameters come
+# from `refimpl.analysis.analyse` on the `meta` device — a real CPU forward pass at 132 × 132 × 116
+# takes about 20 s and is not needed.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import nn
+
+from kb.claims import Ledger
+from refimpl.analysis import analyse, on_meta
+from refimpl.augment import elastic_deform
+from refimpl.unet import Contracting, Expanding
+from refimpl.unet3d import PAPER_PARAMS, PAPER_TILE, UNLABELED, sparse_cross_entropy, unet3d
+
+ledger = Ledger("Cicek2016MICCAI")
+torch.manual_seed(0)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Sec. 2 and Fig. 2 — the architecture
+#
+# Four resolution steps; per step two 3×3×3 convolutions, each followed by batch norm and ReLU,
+# then 2×2×2 max pooling with stride 2; "we double the number of channels already before max
+# pooling to avoid bottlenecks"; on the way up a 2×2×2 up-convolution, concatenation with the
+# cropped analysis-path map and two 3×3×3 convolutions; a final 1×1×1 convolution to 3 labels.
+
+# %%
+net = analyse(on_meta(unet3d), (1, 3, *PAPER_TILE))
+convs = [layer for layer in net.layers if layer.type.startswith(("Conv", "Up-conv"))]
+ledger.check("sec2-io", "A 132 × 132 × 116 voxel tile with 3 channels gives a 44 × 44 × 28 output", "Sec. 2, Fig. 2",
+             reported=[44, 44, 28], measured=list(net.output_shape[2:]), unit="voxels")
+ledger.check("fig2-widths", "Channels after each convolution: analysis 32, 64 | 64, 128 | 128, 256 | 256, 512; "
+             "up-convolutions keep the channels; synthesis 256, 128, 64; 3 labels", "Fig. 2, Sec. 2",
+             reported=[32, 64, 64, 128, 128, 256, 256, 512, 512, 256, 256, 256, 128, 128, 128, 64, 64, 3],
+             measured=[layer.output_shape[1] for layer in convs], unit="channels")
+norms = [layer for layer in net.layers if layer.type == "BatchNorm3d"]
+relus = [layer for layer in net.layers if layer.type == "ReLU"]
+ledger.check("sec2-bn-before-relu", "Batch normalisation before each ReLU: as many BN layers as ReLUs (14), "
+             "each feeding the ReLU of the same unit", "Sec. 2", reported=[14, 14, True],
+             measured=[len(norms), len(relus), [n.name.rsplit(".", 1)[0] for n in norms] == [r.name.rsplit(".", 1)[0] for r in relus]])
+
+# %% [markdown]
+# ## Sec. 2 — "The architecture has 19069955 parameters in total"
+#
+# The paper does not say how it counts. Fig. 2's widths with 3 input channels and 3 labels give
+# exactly the printed number when every 3×3×3 and the 1×1×1 convolution has a bias, the 2×2×2
+# up-convolutions have none, and batch norm has no learned parameters — Caffe's `Convolution`
+# (bias on by default) + `BatchNorm` layer (normalisation only, no `Scale` layer), the framework
+# of the paper's implementation. Convolutions without bias followed by a batch norm with a learned
+# shift only would count the same (one parameter per channel either way).
+
+# %%
+ledger.check("sec2-params", "19069955 parameters (3 input channels, 3 labels; conv biases, no up-conv bias, "
+             "no batch-norm affine parameters)", "Sec. 2", reported=PAPER_PARAMS, measured=net.params, unit="parameters")
+variants = {
+    "as counted above": dict(),
+    "+ BN scale and shift (PyTorch default)": dict(norm_affine=True),
+    "+ up-convolution biases": dict(up_bias=True),
+    "1 input channel": dict(in_channels=1),
+    "no batch norm (Table 1 '3D w/o BN')": dict(batch_norm=False),
+}
+for name, options in variants.items():
+    count = analyse(on_meta(unet3d, **options), (1, options.get("in_channels", 3), *PAPER_TILE)).params
+    print(f"{name:<42} {count:>12,}  ({count - PAPER_PARAMS:+,})")
+
+# %% [markdown]
+# The valid tile sides are $8k + 60$ voxels ($k \ge 4$; 132 = 8 · 9 + 60 and 116 = 8 · 7 + 60, 9 and 7
+# being the bottom level's output); any other size is refused with the nearest valid ones:
+
+# %%
+model = on_meta(unet3d)
+print("valid sides:", model.valid_sizes(80, 200))
+try:
+    model(torch.empty(1, 3, 132, 130, 116, device="meta"))
+except ValueError as error:
+    print("ValueError:", error)
+
+# %% [markdown]
+# ## Sec. 2 — the loss ignores unlabeled voxels
+#
+# "Setting the weights of unlabeled pixels to zero makes it possible to learn from only the labelled
+# ones." With label 3 = "unlabeled" weighted 0 in the softmax cross-entropy, the gradient of the loss
+# with respect to the network's output at every unlabeled voxel is exactly zero — not small.
+
+# %%
+logits = torch.randn(1, 3, 12, 12, 12, requires_grad=True)
+labels = torch.randint(0, 3, (1, 12, 12, 12))
+unlabeled = torch.rand(1, 12, 12, 12) < 0.8
+labels[unlabeled] = UNLABELED
+sparse_cross_entropy(logits, labels, class_weights=(2.0, 1.0, 0.5)).backward()
+grad = logits.grad.abs().sum(1)
+ledger.check("sec2-zero-gradient", "Max |∂loss/∂logits| over unlabeled voxels (label 3, weight 0)", "Sec. 2, Sec. 3.1",
+             reported=0.0, measured=grad[unlabeled].max().item())
+print(f"labelled voxels: max |gradient| = {grad[~unlabeled].max().item():.3g}")
+
+# %% [markdown]
+# ## A small synthetic semi-automated experiment
+#
+# The paper's semi-automated use case: annotate a few slices of a volume, train on them, get the
+# whole volume segmented. Here, on a synthetic 20³ volume of straight "tubules" (label 1: wall,
+# label 0: lumen = "inside the tubule", label 2: background; blurred, Gaussian noise), we annotate
+# one xy, one xz and one yz slice through the centre (14 % of the voxels), train a tiny 3D U-Net
+# (two levels, widths 4–8, "same" padding, batch norm) for 40 Adam steps with the weighted loss
+# (lumen 2, wall 1, background 0.5, unlabeled 0), and measure the IoU on the voxels that were
+# **not** annotated. A baseline that assigns each voxel the class of the nearest class mean
+# intensity (fitted on the same annotated voxels) puts the number in context. This is our toy, not
+# the paper's Xenopus data: its IoU is shown, not compared with the paper's.
+
+# %%
+S = 20
+
+
+def tubules(rng, n=4):
+    grid = np.stack(np.meshgrid(*[np.arange(S)] * 3, indexing="ij"), -1).astype(float)
+    truth = np.full((S, S, S), 2)
+    for _ in range(n):  # a wall (1) around a lumen (0) along a random direction
+        p, u = rng.uniform(5, S - 5, 3), rng.normal(size=3)
+        u /= np.linalg.norm(u)
+        v = grid - p
+        dist = np.linalg.norm(v - (v @ u)[..., None] * u, axis=-1)
+        radius = rng.uniform(3.0, 4.5)
+        truth[dist < radius] = 1
+        truth[dist < radius - 1.8] = 0
+    image = np.select([truth == 1, truth == 0], [1.0, 0.3], 0.0)
+    return (ndimage.gaussian_filter(image, 0.7) + rng.normal(0, 0.2, image.shape)).astype(np.float32), truth
+
+
+image, truth = tubules(rng)
+sparse = np.full_like(truth, UNLABELED)
+for axis in range(3):
+    index = [slice(None)] * 3
+    index[axis] = S // 2
+    sparse[tuple(index)] = truth[tuple(index)]
+annotated = sparse != UNLABELED
+
+tiny = unet3d(1, 3, (Contracting(4, 8), Contracting(8, 8)), (Expanding(8, 4, 4),), padding="same")
+x, y = torch.from_numpy(image)[None, None], torch.from_numpy(sparse)[None]
+optimiser = torch.optim.Adam(tiny.parameters(), lr=2e-2)
+start = time.perf_counter()
+for step in range(40):
+    optimiser.zero_grad()
+    loss = sparse_cross_entropy(tiny(x), y, class_weights=(2.0, 1.0, 0.5))
+    loss.backward()
+    optimiser.step()
+with torch.no_grad():  # batch statistics of this one volume (train mode), as during training
+    prediction = tiny(x).argmax(1)[0].numpy()
+print(f"training: {time.perf_counter() - start:.1f} s, final loss {loss.item():.3f}")
+
+
+def iou(pred, k, where):
+    return ((pred == k) & (truth == k) & where).sum() / (((pred == k) | (truth == k)) & where).sum()
+
+
+means = [image[annotated & (truth == k)].mean() for k in range(3)]
+baseline = np.abs(image[..., None] - np.array(means)).argmin(-1)
+held_out = ~annotated
+ious = [iou(prediction, k, held_out) for k in range(3)]
+base_ious = [iou(baseline, k, held_out) for k in range(3)]
+print("IoU on the unannotated voxels   lumen   wall    background")
+print("3D U-Net, 3 annotated slices   " + "  ".join(f"{v:.3f}" for v in ious))
+print("nearest class mean intensity   " + "  ".join(f"{v:.3f}" for v in base_ious))
+
+fig, axes = plt.subplots(2, 4, figsize=(10, 5))
+for row, z in enumerate((S // 2, S // 4)):  # the annotated xy slice, and one never annotated
+    for ax, data, title in zip(axes[row], (image[z], sparse[z], prediction[z], truth[z]),
+                               ("image", "annotation (3 = unlabeled)", "prediction", "ground truth")):
+        ax.imshow(data, cmap="gray" if title == "image" else "viridis", vmin=None if title == "image" else 0,
+                  vmax=None if title == "image" else 3, interpolation="nearest")
+        ax.set_title(f"{title}, z = {z}", fontsize=8)
+        ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Sec. 3.2 — smooth dense deformation of data and labels together
+#
+# The same `refimpl.augment.elastic_deform` as for U-Net, in 3-D: one displacement field, cubic
+# B-spline interpolated from a coarse grid, warps the volume (cubic) and the labels (nearest
+# neighbour), so the labels — including "unlabeled" — stay in the label set. The grid and standard
+# deviation used here (3 control points per axis, 2 voxels) are our choice for a 20³ volume.
+
+# %%
+warped, warped_labels = elastic_deform(image, sparse, rng, grid=3, sigma=2.0)
+ledger.check("sec3.2-labels-stay-labels", "A smooth dense deformation applied to volume and sparse labels keeps the labels "
+             "in {0, 1, 2, 3}", "Sec. 3.2", reported=True, measured=set(np.unique(warped_labels)) <= {0, 1, 2, 3})
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
+for ax, data, title in zip(axes, (image[S // 2], warped[S // 2], sparse[S // 2], warped_labels[S // 2]),
+                           ("volume", "deformed volume", "labels", "deformed labels")):
+    ax.imshow(data, cmap="gray" if "volume" in title else "viridis", interpolation="nearest")
+    ax.set_title(f"{title} (z = {S // 2})", fontsize=8)
+    ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Sec. 4 and 5 — results on the Xenopus kidney data
+
+# %%
+NEEDS_DATA = "needs the Xenopus kidney volumes and GPU training, which this project does not have"
+ledger.reported("sec5-semi-automated-iou", "Semi-automated setup: average IoU of 0.863 in 3-fold cross validation", "Sec. 5, Table 1",
+                reported=0.863, reason=NEEDS_DATA)
+ledger.reported("sec3.1-labels", "Labels 0 'inside the tubule', 1 'tubule', 2 'background', 3 'unlabeled'; three embryos "
+                "(Nieuwkoop-Faber stage 36-37), orthogonal xy, xz, yz slices annotated", "Sec. 3.1", reported=[0, 1, 2, 3],
+                reason="describes the data set, which is not available here; the label convention is used by refimpl.unet3d")
+ledger.reported("sec4-bn-helps", "3D with batch norm gives the best semi-automated IoU; in the fully-automated setup BN helps "
+                "except on one test volume", "Tables 1 and 3", reported="qualitative",
+                reason="per-cell IoU values could not be confirmed in a copy of the paper here, and they need the data set")
+
+# %%
+ledger.summary()
