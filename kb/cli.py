@@ -1,7 +1,8 @@
-"""The ``kb`` command: ``kb check``, ``kb build``, ``kb serve``.
+"""The ``kb`` command: ``kb check``, ``kb build``, ``kb serve``, ``kb new``, ``kb lint``.
 
-Exit status: 0 when every claim holds, 1 when a claim failed or a notebook raised, 2 on a usage
-error (an unknown key, a bad option).
+Exit status: 0 when every claim holds (``lint``: no problem; ``new``: the paper was added), 1 when a
+claim failed or a notebook raised (``lint``: problems found; ``new``: writing failed and was rolled
+back), 2 on a usage error (an unknown key, a bad option; ``new``: a refused key, module or entry).
 """
 
 from __future__ import annotations
@@ -105,6 +106,52 @@ def serve(project: Project, args: argparse.Namespace) -> int:
     return _mkdocs(project, "serve", "--strict", "--dev-addr", f"127.0.0.1:{args.port}")
 
 
+def new_paper(project: Project, args: argparse.Namespace) -> int:
+    """Run ``kb new``; returns the exit status."""
+    from kb.new import Refusal, next_steps, paper_from_options, render, validate, write_all
+
+    try:
+        paper = paper_from_options(
+            args.key, args.title, args.authors, args.bibtex, arxiv=args.arxiv, doi=args.doi, kind=args.kind,
+            tags=args.tags, module=args.module, builds_on=args.builds_on, short=args.short,
+        )
+        validate(project, paper)
+        files = render(project, paper)  # everything in memory first
+    except Refusal as exc:
+        raise UsageError(f"{exc}\nnothing was written") from exc
+    try:
+        paper_files = write_all(project.root, files)
+    except Exception as exc:  # a disk error, …: write_all has removed what it wrote
+        _err(f"kb new: writing failed ({type(exc).__name__}: {exc}); everything written was removed and "
+             "notes/references.bib restored: nothing of the new paper is left")
+        return EXIT_FAILED
+    print(f"added {paper.key}:")
+    for path in paper_files:
+        print(f"  {path}")
+    print(next_steps(paper))
+    return EXIT_OK
+
+
+def lint(project: Project, args: argparse.Namespace) -> int:
+    """Run ``kb lint``; returns the exit status."""
+    from kb.lint import lint as lint_notes, paper_notes
+
+    known = paper_notes(project)
+    unknown = [k for k in args.keys if k not in known]
+    if unknown:
+        raise UsageError(f"unknown key(s): {', '.join(unknown)}. Known keys: {', '.join(known) or '(none)'}")
+    problems = lint_notes(project, args.keys)
+    for problem in problems:
+        print(problem)
+    checked = len(args.keys) if args.keys else len(known)
+    if problems:
+        files = len({p.path for p in problems})
+        _err(f"kb lint: {len(problems)} problem(s) in {files} file(s); {checked} note(s) checked")
+        return EXIT_FAILED
+    _err(f"kb lint: {checked} note(s), no problems")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="Literature-notes knowledge base with executable claims.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,6 +169,25 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="check, then serve the site on http://127.0.0.1:PORT")
     sp.add_argument("--port", type=int, default=8000)
     execution_options(sp)
+    sp = sub.add_parser(
+        "new", help="add a paper: note, notebook, reference implementation, test and BibTeX entry, from the templates",
+        description="Add a paper from templates/: notes/KEY.md, notebooks/KEY.py, refimpl/<module>.py, "
+        "tests/test_<module>.py and an entry in notes/references.bib. Nothing is written unless all of it can be.",
+    )
+    sp.add_argument("key", nargs="?", metavar="KEY", help="<Author><Year><Venue>, e.g. Howard2017arxiv, Milletari20163DV "
+                    "(with --bibtex: picks the entry, or names the only one)")
+    sp.add_argument("--title", help="the paper's title")
+    sp.add_argument("--authors", help='"A. Howard, M. Zhu" or BibTeX\'s "Howard, A. and Zhu, M."')
+    sp.add_argument("--bibtex", metavar="FILE", help="take title, authors, year, venue, DOI and arXiv id from a BibTeX entry")
+    sp.add_argument("--arxiv", metavar="ID", help="arXiv id, with the version the notes quote: 1704.04861v1")
+    sp.add_argument("--doi", help="the paper's DOI")
+    sp.add_argument("--kind", choices=("architecture", "survey"), default="architecture", help="架构类 or 综述类 (default: architecture)")
+    sp.add_argument("--tags", nargs="+", metavar="TAG", help="tags, space- or comma-separated")
+    sp.add_argument("--module", metavar="NAME", help="the refimpl module (default: the key in lower case)")
+    sp.add_argument("--builds-on", nargs="+", metavar="KEY", help="keys of papers here that this one builds on")
+    sp.add_argument("--short", help="name in the navigation (default: the title before its colon)")
+    sp = sub.add_parser("lint", help="check every note against the template (file:line: message per problem)")
+    sp.add_argument("keys", nargs="*", metavar="KEY", help="paper keys (default: all)")
     return p
 
 
@@ -140,6 +206,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return build(project, args)
         if args.command == "serve":
             return serve(project, args)
+        if args.command == "new":
+            return new_paper(project, args)
+        if args.command == "lint":
+            return lint(project, args)
     except UsageError as exc:
         _err(f"kb {args.command}: {exc}")
         return EXIT_USAGE
