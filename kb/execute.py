@@ -72,8 +72,12 @@ def claims_of(nb: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _execute(root: str, key: str, timeout: int, target: str) -> dict[str, Any]:
-    """Run one notebook in a fresh kernel (in a worker process); write it to ``target`` on success."""
+def _execute(root: str, key: str, timeout: int, target: str, threads: int) -> dict[str, Any]:
+    """Run one notebook in a fresh kernel (in a worker process); write it to ``target`` on success.
+
+    The kernel gets ``threads`` intra-op threads: notebooks running side by side must not ask for
+    more threads than there are cores, or OpenMP's busy-waiting threads slow them all down many-fold.
+    """
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -83,6 +87,8 @@ def _execute(root: str, key: str, timeout: int, target: str) -> dict[str, Any]:
     start = time.perf_counter()
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     os.environ["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": root}})
     error = None
     try:
@@ -154,14 +160,16 @@ def run_notebooks(
         else:
             todo.append((key, digest))
     if todo:
-        workers = max(1, min(len(todo), jobs or os.cpu_count() or 1))
-        progress(f"executing {len(todo)} notebook(s) on {workers} worker(s), timeout {timeout} s each")
+        cores = os.cpu_count() or 1
+        workers = max(1, min(len(todo), jobs or cores))
+        threads = max(1, cores // workers)
+        progress(f"executing {len(todo)} notebook(s) on {workers} worker(s) × {threads} thread(s), timeout {timeout} s each")
         with ProcessPoolExecutor(max_workers=workers) as pool:
             started = time.perf_counter()
             futures = {}
             for key, digest in todo:
                 target = str(cached_path(project, key, digest))
-                futures[pool.submit(_execute, str(project.root), key, timeout, target)] = (key, digest)
+                futures[pool.submit(_execute, str(project.root), key, timeout, target, threads)] = (key, digest)
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
@@ -179,8 +187,9 @@ def run_notebooks(
                     state = "failed" if run.error else "done"
                     progress(f"{state:>6} {key} in {run.seconds:.1f} s")
                 if pending:
-                    running = ", ".join(sorted(futures[f][0] for f in pending))
-                    progress(f"  … {time.perf_counter() - started:.0f} s elapsed; running: {running}")
+                    running = ", ".join(sorted(futures[f][0] for f in pending if f.running()))
+                    queued = sum(not f.running() for f in pending)
+                    progress(f"  … {time.perf_counter() - started:.0f} s elapsed; running: {running}; {queued} queued")
     ordered = [runs[k] for k in keys]
     for run in ordered:
         if run.error is None and not run.claims:
