@@ -33,8 +33,6 @@ STATUSES = ("reproduced", "discrepant", "reported", "failed")
 FIELDS = ("paper", "id", "statement", "source", "unit", "reported", "measured", "tolerance", "status", "reason")
 """The keys of one claim in ``build/claims.json``, in order."""
 
-BADGES = {"reproduced": "✅", "discrepant": "⚠️", "reported": "📄", "failed": "❌"}
-
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
 
@@ -69,7 +67,7 @@ class Claim:
         reason = f"<br><small>{html.escape(self.reason)}</small>" if self.reason else ""
         tolerance = f" (± {format_value(self.tolerance)})" if self.tolerance else ""
         html_line = (
-            f'<p class="kb-claim kb-{self.status}">{BADGES[self.status]} <b>{self.status}</b> '
+            f'<p class="kb-claim"><span class="kb-badge kb-{self.status}"><b>{self.status}</b></span> '
             f"<code>{html.escape(self.id)}</code> — {html.escape(self.statement)} "
             f"<i>({html.escape(self.source)})</i>: reported <b>{html.escape(format_value(self.reported))}</b>, "
             f"measured <b>{html.escape(measured)}</b>{unit}{tolerance}{reason}</p>"

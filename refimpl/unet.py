@@ -268,7 +268,7 @@ class UNet(nn.Module):
         return x
 
     def tile_rule(self) -> tuple[int, int, int]:
-        r"""``(a, c, k_min)``: the valid side lengths are $a k + c$ for $k \ge k_\min$.
+        r"""``(a, c, k_min)``: the valid side lengths are $a k + c$ for $k \ge k_{\min}$.
 
         $a = 2^{\text{depth}}$; for Fig. 1 with valid convolutions this is $16k + 124$, $k \ge 4$
         (572 = 16 · 28 + 124, where 28 is the bottom level's output); with "same" padding $16k$, $k \ge 1$.
