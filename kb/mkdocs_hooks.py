@@ -5,31 +5,53 @@
 * The navigation is made from the notes' front matter, so adding a paper needs no edit of ``mkdocs.yml``.
 * Executed notebooks (``build/notebooks/*.ipynb``) become pages at ``notebooks/<KEY>/``.
 * Markers in the notes are replaced: ``<!-- kb:paper-index -->`` (home), ``<!-- kb:claims-dashboard -->``
-  (claims page), ``<!-- kb:claims -->`` (a note's claims table). Each note also gets a header line
-  (links, notebook, builds on / built upon by) and a "last verified" line.
-* Nothing on a page may load from another host: script and stylesheet tags pointing off-site (nbconvert
-  puts some on notebook pages) are removed.
+  (claims page), ``<!-- kb:claims -->`` (a note's claims table, with the "last verified" line). Each
+  note also gets a header: the citation with its BibTeX entry (from ``notes/references.bib``), arXiv
+  and DOI links, links to the notebook and the code, the claim counts, and "builds on / built upon by"
+  links made from the ``builds_on`` front-matter field of every note (declared once, shown both ways).
+* Chinese search: the search plugin segments Chinese text with jieba at build time; the domain
+  words of [`SEARCH_WORDS`][kb.mkdocs_hooks.SEARCH_WORDS] are added to jieba's dictionary so that
+  each is indexed as one word.
+* Nothing on a page may load from another host: script and stylesheet tags pointing off-site, the
+  empty MathJax loader and its configuration, and the CDN mermaid import that nbconvert puts on notebook
+  pages are removed; any other off-site load left on a page (an image, a frame) is a warning, so
+  ``mkdocs build --strict`` fails.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from kb.claims import BADGES, STATUSES, format_value
+from kb.claims import STATUSES, format_value
 from kb.execute import Run, run_notebooks, write_results
 from kb.project import Paper, Project
 
 log = logging.getLogger("mkdocs.hooks.kb")
 
 _state: dict[str, Any] = {}
+
+SEARCH_WORDS = (
+    # MobileNets
+    "深度可分离", "深度卷积", "逐点卷积", "宽度乘子", "分辨率乘子", "倒残差", "线性瓶颈", "瓶颈层",
+    "神经架构搜索", "网络结构搜索",
+    # U-Net, 3D U-Net, V-Net
+    "感受野", "数据增广", "数据增强", "弹性形变", "跳跃连接", "上采样", "下采样", "重叠切片",
+    "全卷积网络", "稀疏标注", "体数据", "批归一化",
+)
+"""Words jieba's default dictionary splits (感受野 → 感受 / 野) but a reader searches for whole.
+
+Added to jieba's dictionary before the search index is built, so each is one word in the index
+and a search for it finds its page. Add a paper's own terms here when it needs them."""
 
 
 # --------------------------------------------------------------------------- events
@@ -47,6 +69,7 @@ def _selected(project: Project) -> list[str]:
 
 def on_config(config: Any) -> Any:
     project = Project(Path(config.config_file_path).resolve().parent)
+    _add_search_words()
     runs = run_notebooks(project, _selected(project), progress=lambda m: log.info("kb check: %s", m))
     write_results(project, runs)
     problems = [f"{r.key}: {r.error}" for r in runs if r.error]
@@ -54,10 +77,28 @@ def on_config(config: Any) -> Any:
     if problems:
         raise PluginError("claims do not hold, not building the site:\n  " + "\n  ".join(problems))
     selected = {r.key for r in runs}
-    papers = [p for p in project.papers() if p.key in selected or "KB_PAPERS" not in os.environ]
-    _state.update(project=project, runs={r.key: r for r in runs}, papers={p.key: p for p in papers})
+    all_papers = project.papers()
+    papers = [p for p in all_papers if p.key in selected or "KB_PAPERS" not in os.environ]
+    _state.update(
+        project=project,
+        runs={r.key: r for r in runs},
+        papers={p.key: p for p in papers},
+        all_keys={p.key for p in all_papers},
+        bib=read_bibliography(project.notes / "references.bib"),
+    )
     config.nav = _nav(project, papers, [r.key for r in runs])
     return config
+
+
+def _add_search_words() -> None:
+    try:
+        import jieba
+    except ImportError:  # pragma: no cover - jieba is a pinned dependency
+        log.warning("jieba is not installed: Chinese text is not segmented and cannot be searched by word")
+        return
+    jieba.setLogLevel(logging.WARNING)
+    for word in SEARCH_WORDS:
+        jieba.add_word(word)
 
 
 def on_files(files: Files, config: Any) -> Files:
@@ -75,27 +116,94 @@ def on_files(files: Files, config: Any) -> Files:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     if "<!-- kb:paper-index -->" in markdown:
-        markdown = markdown.replace("<!-- kb:paper-index -->", paper_index())
+        markdown = markdown.replace("<!-- kb:paper-index -->", paper_index(_tags_url(page, files)))
     if "<!-- kb:claims-dashboard -->" in markdown:
         markdown = markdown.replace("<!-- kb:claims-dashboard -->", claims_dashboard())
     key = page.meta.get("key")
     if key and key in _state["papers"]:
-        markdown = markdown.replace("<!-- kb:claims -->", claims_section(key))
+        if "<!-- kb:claims -->" in markdown:
+            markdown = markdown.replace("<!-- kb:claims -->", claims_section(key))
+        else:  # a note still being written: the claims (and when they were verified) go at the end
+            markdown = markdown.rstrip() + "\n\n## Claims\n\n" + claims_section(key)
         markdown = _insert_after_title(markdown, note_header(key))
     return markdown
 
 
-_OFFSITE = re.compile(
-    r"<script\b[^>]*\bsrc=[\"'](?:https?:)?//[^\"']*[\"'][^>]*>\s*</script>"
-    r"|<link\b[^>]*\bhref=[\"'](?:https?:)?//[^\"']*[\"'][^>]*>"
-    r"|<script\b[^>]*type=[\"']module[\"'][^>]*>[^<]*?(?:https?:)?//cdn[^<]*</script>",
-    re.I | re.S,
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
+_LINK = re.compile(r"<link\b[^>]*>", re.I)
+_MATHJAX_COMMENTS = re.compile(r"<!-- (?:Load mathjax|MathJax configuration|End of mathjax configuration) -->\n?")
+_ATTR = r"""\b{name}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"""
+_LOADING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "icon",
+                 "shortcut", "apple-touch-icon", "manifest"}
+_REMOTE_MODULE = re.compile(r"""["'`](?:https?:)?//[^"'`\s]+?\.m?js\b""", re.I)
+_OTHER_LOADS = re.compile(
+    r"""<(?:img|iframe|source|video|audio|embed|track|input)\b[^>]*?\bsrc\s*=\s*["']?((?:https?:)?//[^"'\s>]+)"""
+    r"""|<object\b[^>]*?\bdata\s*=\s*["']?((?:https?:)?//[^"'\s>]+)"""
+    r"""|url\(\s*["']?((?:https?:)?//[^"')\s]+)|@import\s+["']((?:https?:)?//[^"']+)""",
+    re.I,
 )
 
 
+def _attr(tag_attrs: str, name: str) -> str | None:
+    match = re.search(_ATTR.format(name=name), tag_attrs, re.I)
+    if not match:
+        return None
+    return next(g for g in match.groups() if g is not None)
+
+
+def is_offsite(url: str) -> bool:
+    """Whether ``url`` points at another host (``//cdn…``, ``https://…``); ``data:`` and relative URLs are local."""
+    return bool(urlsplit(url.strip()).netloc)
+
+
+def strip_offsite(output: str) -> tuple[str, list[str]]:
+    """``output`` without the tags that would load from another host, and the loads that were removed."""
+    removed: list[str] = []
+
+    def script(match: re.Match) -> str:
+        attrs, body = match.group(1), match.group(2)
+        src = _attr(attrs, "src")
+        kind = (_attr(attrs, "type") or "").lower()
+        if src is not None and (not src.strip() or is_offsite(src)):
+            removed.append(f"script {src or '(empty src)'}")  # nbconvert's MathJax loader has src=""
+            return ""
+        if kind == "text/x-mathjax-config":  # MathJax is not loaded: KaTeX (assets/javascripts/math.js) typesets
+            removed.append("MathJax configuration")
+            return ""
+        if src is None and _REMOTE_MODULE.search(body):  # nbconvert's mermaid: import("https://cdnjs…")
+            removed.append(f"inline script importing {_REMOTE_MODULE.search(body).group(0)[1:]}")
+            return ""
+        return match.group(0)
+
+    def link(match: re.Match) -> str:
+        tag = match.group(0)
+        href = _attr(tag, "href") or ""
+        rels = set((_attr(tag, "rel") or "").lower().split())
+        if is_offsite(href) and rels & _LOADING_RELS:
+            removed.append(f"link {href}")
+            return ""
+        return tag
+
+    output = _SCRIPT.sub(script, output)
+    output = _LINK.sub(link, output)
+    output = _MATHJAX_COMMENTS.sub("", output)
+    return output, removed
+
+
+def offsite_loads(output: str) -> list[str]:
+    """Off-site URLs an HTML page would still load (images, frames, CSS ``url()``/``@import``)."""
+    return [next(g for g in m.groups() if g) for m in _OTHER_LOADS.finditer(output)]
+
+
 def on_post_page(output: str, page: Any, config: Any) -> str:
-    """Drop script and stylesheet tags that would load from another host (nbconvert's mermaid, require.js, …)."""
-    return _OFFSITE.sub("", output)
+    """Drop what would load from another host (nbconvert's MathJax, require.js, mermaid); warn about the rest."""
+    output, removed = strip_offsite(output)
+    if removed:
+        log.debug("%s: removed off-site loads: %s", page.file.src_uri, "; ".join(removed))
+    for url in offsite_loads(output):
+        log.warning("%s loads %s from another host; the site must work offline (copy it into notes/assets/)",
+                    page.file.src_uri, url)
+    return output
 
 
 # --------------------------------------------------------------------------- navigation
@@ -108,14 +216,17 @@ def _nav(project: Project, papers: list[Paper], notebook_keys: list[str]) -> lis
     extra = sorted(
         p.name for p in project.notes.glob("*.md")
         if p.name not in {"index.md", "claims.md", "tags.md"} and p.stem not in paper_keys
+        and not (Paper.load(p).key)  # a paper left out of a partial build is not a comparison
     )
-    if extra:
-        nav.append({"Comparisons": [{_title_of(project.notes / name): name} for name in extra]})
+    # a notebook that is not a paper's compares several papers: it is a comparison page
+    comparisons = [{_title_of(project.notes / name): name} for name in extra]
+    comparisons += [{k: f"notebooks/{k}.ipynb"} for k in notebook_keys if k not in paper_keys]
+    if comparisons:
+        nav.append({"Comparisons": comparisons})
     api = sorted((project.notes / "api").glob("*.md"))
     if api:
         nav.append({"Reference code": [{_title_of(p): f"api/{p.name}"} for p in api]})
-    shorts = {p.key: p.short for p in papers}
-    nav.append({"Notebooks": [{shorts.get(k, k): f"notebooks/{k}.ipynb"} for k in notebook_keys]})
+    nav.append({"Notebooks": [{p.short: f"notebooks/{p.key}.ipynb"} for p in papers if p.key in notebook_keys]})
     nav.append({"Claims": "claims.md"})
     if (project.notes / "tags.md").is_file():
         nav.append({"Tags": "tags.md"})
@@ -129,15 +240,68 @@ def _title_of(path: Path) -> str:
     return path.stem
 
 
+# --------------------------------------------------------------------------- bibliography
+
+
+def read_bibliography(path: Path) -> dict[str, Any]:
+    """The entries of ``references.bib`` by citekey (bibtexparser 2 ``Entry`` objects, LaTeX decoded)."""
+    if not path.is_file():
+        log.warning("%s is missing: the notes have no citation", path)
+        return {}
+    import bibtexparser
+    from bibtexparser.middlewares import LatexDecodingMiddleware, SeparateCoAuthors, SplitNameParts
+
+    library = bibtexparser.parse_string(
+        path.read_text(encoding="utf-8"),
+        append_middleware=[LatexDecodingMiddleware(), SeparateCoAuthors(), SplitNameParts()],
+    )
+    for block in library.failed_blocks:
+        log.warning("%s: cannot parse the entry starting at line %s: %s", path.name,
+                    block.start_line + 1, getattr(block, "error", type(block).__name__))
+    return {entry.key: entry for entry in library.entries}
+
+
+def _name(person: Any) -> str:
+    """``Howard A. G.``: last name, then initials (hyphenated first names keep the hyphen: ``L.-C.``)."""
+    if isinstance(person, str):
+        return person
+    initials = " ".join("-".join(part[:1] + "." for part in first.split("-") if part) for first in person.first)
+    last = " ".join([*person.von, *person.last]) + (", " + " ".join(person.jr) if person.jr else "")
+    return f"{last} {initials}".strip()
+
+
+def citation(entry: Any) -> str:
+    """One line in the notes' style: ``Howard A. G., Zhu M., … *Title.* Journal, 2017.``"""
+    fields = {k: v.value for k, v in entry.fields_dict.items()}
+    authors = fields.get("author") or []
+    names = [_name(a) for a in (authors if isinstance(authors, list) else [authors])]
+    where = fields.get("booktitle") or fields.get("journal") or fields.get("publisher") or ""
+    pages = f", pp. {fields['pages'].replace('--', '–')}" if fields.get("pages") else ""
+    parts = [", ".join(names).rstrip(".") + ".", f"*{_plain(fields.get('title', entry.key)).rstrip('.')}.*"]
+    tail = ", ".join(x for x in (_plain(where) + pages, str(fields.get("year", ""))) if x)
+    return _cell(" ".join(parts + ([tail + "."] if tail else [])))
+
+
+def _plain(text: Any) -> str:
+    return str(text).replace("{", "").replace("}", "")
+
+
+def bibtex_block(entry: Any) -> str:
+    """A collapsed block holding the entry exactly as in ``references.bib`` (Material adds the copy button)."""
+    raw = "\n".join("    " + line for line in entry.raw.strip().splitlines())
+    return f'??? quote "BibTeX"\n\n    ```bibtex\n{raw}\n    ```\n'
+
+
 # --------------------------------------------------------------------------- generated Markdown
 
 
 def badge(status: str, text: str | None = None) -> str:
-    return f'<span class="kb-badge kb-{status}">{BADGES[status]} {text or status}</span>'
+    """A claim-status badge; its symbol comes from kb.css (no emoji font needed, none in the search index)."""
+    return f'<span class="kb-badge kb-{status}" title="{status}">{text or status}</span>'
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _counts(claims: list[dict[str, Any]]) -> Counter:
@@ -158,7 +322,8 @@ def _value(claim: dict[str, Any], which: str) -> str:
     if which == "measured" and claim["status"] == "reported":
         return "—"
     unit = f" {claim['unit']}" if claim["unit"] else ""
-    return _cell(format_value(claim[which]) + unit)
+    tolerance = f" (± {format_value(claim['tolerance'])})" if which == "measured" and claim.get("tolerance") else ""
+    return _cell(format_value(claim[which]) + unit + tolerance)
 
 
 def claims_table(claims: list[dict[str, Any]], link: str | None = None) -> str:
@@ -175,38 +340,90 @@ def claims_table(claims: list[dict[str, Any]], link: str | None = None) -> str:
     return "\n".join(rows)
 
 
+def _when(timestamp: str | None) -> str:
+    """``2026-11-28T03:54:46+00:00`` → ``2026-11-28 03:54 UTC``."""
+    if not timestamp:
+        return "?"
+    match = re.match(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)", timestamp)
+    suffix = " UTC" if timestamp.endswith(("+00:00", "Z")) else ""
+    return f"{match.group(1)} {match.group(2)}{suffix}" if match else timestamp
+
+
+def last_verified(key: str) -> str:
+    run: Run | None = _state["runs"].get(key)
+    if run is None:
+        return '<span class="kb-verified">No notebook checks these claims yet.</span>'
+    verified = run.verified
+    seconds = f" in {verified['seconds']} s" if verified.get("seconds") is not None else ""
+    return (
+        f'<span class="kb-verified">Claims last verified {_when(verified.get("executed_at"))} with Python '
+        f'{verified.get("python", "?")} and torch {verified.get("torch", "?")}</span>, by executing '
+        f"[the notebook](notebooks/{key}.ipynb){seconds}."
+    )
+
+
 def claims_section(key: str) -> str:
     claims = _claims_of(key)
-    run: Run | None = _state["runs"].get(key)
-    verified = run.verified if run else {}
-    when = (
-        f"Last verified {verified.get('executed_at', '?')} with Python {verified.get('python', '?')} "
-        f"and torch {verified.get('torch', '?')}, by executing [the notebook](notebooks/{key}.ipynb)."
-    )
-    return f"{_count_badges(claims)}\n\n{when}\n\n{claims_table(claims, f'notebooks/{key}.ipynb')}\n"
+    link = f"notebooks/{key}.ipynb" if key in _state["runs"] else None
+    return f"{_count_badges(claims)}\n\n{last_verified(key)}\n\n{claims_table(claims, link)}\n"
+
+
+def _links(key: str) -> list[str]:
+    meta = _state["papers"][key].meta
+    entry = _state["bib"].get(key)
+    fields = {k: v.value for k, v in entry.fields_dict.items()} if entry else {}
+    links = []
+    arxiv = meta.get("arxiv") or fields.get("eprint")
+    if arxiv:
+        version = meta.get("version", "")
+        links.append(f"[arXiv:{arxiv}{version}](https://arxiv.org/abs/{arxiv}{version})")
+    doi = meta.get("doi") or fields.get("doi")
+    if doi:
+        links.append(f"[DOI {doi}](https://doi.org/{doi})")
+    return links
 
 
 def note_header(key: str) -> str:
     paper: Paper = _state["papers"][key]
     meta = paper.meta
-    links = []
-    if meta.get("arxiv"):
-        version = meta.get("version", "")
-        links.append(f"[arXiv:{meta['arxiv']}{version}](https://arxiv.org/abs/{meta['arxiv']}{version})")
-    if meta.get("doi"):
-        links.append(f"[DOI {meta['doi']}](https://doi.org/{meta['doi']})")
-    links.append(f"[executed notebook](notebooks/{key}.ipynb)")
+    entry = _state["bib"].get(key)
+    blocks = []
+    if entry is None:
+        log.warning("notes/references.bib has no entry %s: add the paper's BibTeX entry (citekey = key)", key)
+        blocks.append(" · ".join(_links(key)))
+    else:
+        blocks.append(f'<span class="kb-cite">{citation(entry)}</span> ' + " · ".join(_links(key)))
+    pages = []
+    if key in _state["runs"]:
+        pages.append(f"[executed notebook](notebooks/{key}.ipynb)")
     if meta.get("refimpl"):
-        links.append(f"[reference code](#{meta['refimpl']})")
-    links.append(_count_badges(_claims_of(key)))
-    lines = [" · ".join(links)]
-    builds_on = [k for k in meta.get("builds_on") or [] if k in _state["papers"]]
-    built_upon = [p.key for p in _state["papers"].values() if key in (p.meta.get("builds_on") or [])]
-    if builds_on:
-        lines.append("Builds on " + ", ".join(f"[{_state['papers'][k].short}]({k}.md)" for k in builds_on) + ".")
-    if built_upon:
-        lines.append("Built upon by " + ", ".join(f"[{_state['papers'][k].short}]({k}.md)" for k in built_upon) + ".")
-    return "\n\n".join(lines) + "\n"
+        pages.append(f"[reference code](#{meta['refimpl']})")
+    pages.append(_count_badges(_claims_of(key)))
+    blocks.append(" · ".join(pages))
+    builds_on, built_upon = relations(key)
+    for word, keys in (("Builds on", builds_on), ("Built upon by", built_upon)):
+        if keys:
+            blocks.append(f"**{word}** " + ", ".join(_paper_link(k) for k in keys) + ".")
+    if entry is not None:
+        blocks.append(bibtex_block(entry))
+    return "\n\n".join(blocks) + "\n"
+
+
+def relations(key: str) -> tuple[list[str], list[str]]:
+    """Keys of the built papers ``key`` builds on, and of those that build on it (from ``builds_on``)."""
+    papers: dict[str, Paper] = _state["papers"]
+    declared = papers[key].meta.get("builds_on") or []
+    unknown = [k for k in declared if k not in _state.get("all_keys", papers)]
+    if unknown:
+        log.warning("%s: builds_on names %s, which is no note's key", key, ", ".join(unknown))
+    builds_on = [k for k in declared if k in papers]
+    built_upon = [p.key for p in papers.values() if key in (p.meta.get("builds_on") or [])]
+    return builds_on, built_upon
+
+
+def _paper_link(key: str) -> str:
+    paper: Paper = _state["papers"][key]
+    return f"[{paper.short}]({key}.md) (*{_cell(paper.meta.get('title', key))}*)"
 
 
 def _insert_after_title(markdown: str, text: str) -> str:
@@ -216,28 +433,52 @@ def _insert_after_title(markdown: str, text: str) -> str:
     return markdown[: match.end()] + "\n\n" + text + markdown[match.end():]
 
 
-def paper_index() -> str:
+def tag_anchor(tag: str) -> str:
+    """The anchor of ``tag`` on the tags page, as Material's tags plugin makes it (``tag:efficient-cnn``)."""
+    from pymdownx.slugs import slugify
+
+    return "tag:" + slugify(case="lower")(str(tag), "-")
+
+
+def _tags_url(page: Any, files: Files) -> str | None:
+    """The tags page's URL relative to ``page``, ``None`` without a tags page.
+
+    Tag links are written as HTML: the tags plugin adds its anchors after MkDocs validates the
+    Markdown links, so a Markdown link to ``tags.md#tag:…`` would be reported as a missing anchor."""
+    from mkdocs.utils import get_relative_url
+
+    tags = files.get_file_from_path("tags.md")
+    return get_relative_url(tags.url, page.url) if tags else None
+
+
+def paper_index(tags_url: str | None = None) -> str:
     rows = [
-        "| Paper | Title | Venue, year | Tags | Claims | Pages |",
-        "|---|---|---|---|---|---|",
+        "| Paper | Title | Venue, year | Tags | Claims |",
+        "|---|---|---|---|---|",
     ]
     for key, paper in _state["papers"].items():
         meta = paper.meta
-        tags = ", ".join(f"`{t}`" for t in meta.get("tags") or [])
-        pages = f"[note]({key}.md) · [notebook](notebooks/{key}.ipynb)"
-        if meta.get("refimpl"):
-            pages += f" · [code]({key}.md#{meta['refimpl']})"
-        rows.append(
-            f"| [{paper.short}]({key}.md)<br>`{key}` | {_cell(meta.get('title', ''))} "
-            f"| {_cell(meta.get('venue', ''))} {meta.get('year', '')} | {tags} "
-            f"| {_count_badges(_claims_of(key))} | {pages} |"
+        tags = " ".join(
+            f'<a class="kb-tag" href="{tags_url}#{tag_anchor(t)}">{_cell(t)}</a>' if tags_url
+            else f'<span class="kb-tag">{_cell(t)}</span>'
+            for t in meta.get("tags") or []
         )
-    return "\n".join(rows)
+        pages = [f"[note]({key}.md)"]
+        if key in _state["runs"]:
+            pages.append(f"[notebook](notebooks/{key}.ipynb)")
+        if meta.get("refimpl"):
+            pages.append(f"[code]({key}.md#{meta['refimpl']})")
+        rows.append(
+            f"| [{paper.short}]({key}.md)<br>`{key}`<br><small>{' · '.join(pages)}</small> "
+            f"| {_cell(meta.get('title', ''))} | {_cell(meta.get('venue', ''))} {meta.get('year', '')} "
+            f"| {tags} | {_count_badges(_claims_of(key))} |"
+        )
+    return '<div class="kb-index" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
 
 
 def claims_dashboard() -> str:
     keys = list(_state["runs"])
-    head = ["| Paper | " + " | ".join(STATUSES) + " | total |", "|---|" + "---|" * (len(STATUSES) + 1)]
+    head = ["| Paper | " + " | ".join(STATUSES) + " | total | note |", "|---|" + "---|" * (len(STATUSES) + 2)]
     all_claims: list[dict[str, Any]] = []
     sections = []
     for key in keys:
@@ -245,8 +486,13 @@ def claims_dashboard() -> str:
         all_claims += claims
         counts = _counts(claims)
         name = _state["papers"][key].short if key in _state["papers"] else key
-        head.append(f"| [{name}](#{key.lower()}) | " + " | ".join(str(counts[s]) for s in STATUSES) + f" | {len(claims)} |")
-        sections.append(f"## {name} ({key}) {{#{key.lower()}}}\n\n{claims_table(claims, f'notebooks/{key}.ipynb')}\n")
+        note = f"[{name}]({key}.md)" if key in _state["papers"] else "—"
+        head.append(f"| [{name}](#{key.lower()}) | " + " | ".join(str(counts[s]) for s in STATUSES)
+                    + f" | {len(claims)} | {note} |")
+        sections.append(
+            f"## {name} ({key}) {{#{key.lower()}}}\n\n{last_verified(key)}\n\n"
+            f"{claims_table(claims, f'notebooks/{key}.ipynb')}\n"
+        )
     counts = _counts(all_claims)
-    head.append("| **all** | " + " | ".join(f"**{counts[s]}**" for s in STATUSES) + f" | **{len(all_claims)}** |")
+    head.append("| **all** | " + " | ".join(f"**{counts[s]}**" for s in STATUSES) + f" | **{len(all_claims)}** | |")
     return "\n".join(head) + "\n\n" + "\n".join(sections)
