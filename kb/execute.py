@@ -91,14 +91,18 @@ def _execute(root: str, key: str, timeout: int, target: str, threads: int) -> di
         os.environ[variable] = str(threads)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": root}})
     error = None
+    # The kernel's own stderr (ipykernel's start-up warnings, a crash report) goes to a log file,
+    # not into kb check's table; what a cell prints or raises is in the notebook's outputs.
+    log_path = Path(target).with_name(f"{key}.kernel.log")
     try:
-        client.execute()
+        with open(log_path, "w", encoding="utf-8") as kernel_log:
+            client.execute(stderr=kernel_log)
     except CellTimeoutError:
         error = f"cell {_failing_cell(nb)} exceeded the timeout of {timeout} s (raise it with --timeout)"
     except CellExecutionError as exc:
         error = f"cell {_failing_cell(nb)} raised {exc.ename}: {exc.evalue}"
     except DeadKernelError as exc:
-        error = f"the kernel died in cell {_failing_cell(nb)}: {exc}"
+        error = f"the kernel died in cell {_failing_cell(nb)}: {exc} (kernel log: {log_path})"
     seconds = time.perf_counter() - start
     try:
         import torch
