@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import yaml
 
 from kb.bib import bib_keys, bib_problems, key_problem, parse_key
-from kb.project import _FRONT_MATTER, Project, read_front_matter
+from kb.project import FRONT_MATTER, Project, read_front_matter
 
 CLAIMS_MARKER = "<!-- kb:claims -->"
 """Where the site puts a note's claims table."""
@@ -198,7 +198,7 @@ def lint_note_text(
     """
     problems: list[Problem] = []
     lines = text.splitlines()
-    match = _FRONT_MATTER.match(text)
+    match = FRONT_MATTER.match(text)
     if not match:
         return [Problem(path, 1, "no YAML front matter: the note must start with '---', the fields, then '---'")], {}, {}
     front = match.group(1)

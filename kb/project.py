@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?\n)---\s*\n", re.S)
+FRONT_MATTER = re.compile(r"\A---\s*\n(.*?\n)---\s*\n", re.S)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -107,7 +107,7 @@ class Paper:
 
 def read_front_matter(text: str) -> dict[str, Any]:
     """The YAML front matter of a Markdown text, ``{}`` when it has none."""
-    match = _FRONT_MATTER.match(text)
+    match = FRONT_MATTER.match(text)
     if not match:
         return {}
     data = yaml.safe_load(match.group(1))
