@@ -60,6 +60,9 @@ def cached_path(project: Project, key: str, digest: str) -> Path:
     return project.cache / f"{key}-{digest}.ipynb"
 
 
+_DEFAULTS = {"kind": "paper"}
+
+
 def claims_of(nb: Any) -> list[dict[str, Any]]:
     """The claims an executed notebook recorded, in order."""
     found = []
@@ -67,8 +70,9 @@ def claims_of(nb: Any) -> list[dict[str, Any]]:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if MIME_TYPE in data:
-                claim = data[MIME_TYPE]
-                found.append({k: claim.get(k) for k in FIELDS})
+                payload = data[MIME_TYPE]  # one claim, or a table's list of cells
+                for claim in payload if isinstance(payload, list) else [payload]:
+                    found.append({k: claim.get(k, _DEFAULTS.get(k)) for k in FIELDS})
     return found
 
 

@@ -127,3 +127,76 @@ def test_summary_exits_non_zero_in_a_script_when_a_claim_failed(ledger, capsys):
         ledger.summary()
     assert exit_info.value.code == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------- tables, outside references, verification
+
+def test_table_records_one_claim_per_printed_cell_with_the_papers_rounding(ledger):
+    ledger.table("table1-flops", "multiply-adds", "Table 1", rows=["18-layer", "34-layer"], columns=["FLOPs", "params"],
+                 reported=[[1.8, None], [3.6, 21.8]], measured=[[1.82, 11.69], [3.71, 21.79]], unit="G", decimals=1)
+    ids = [c.id for c in ledger.claims]
+    assert ids == ["table1-flops.18-layer.flops", "table1-flops.34-layer.flops", "table1-flops.34-layer.params"]
+    assert [c.status for c in ledger.claims] == ["reproduced", "failed", "reproduced"]
+    assert ledger.claims[0].tolerance == 0.05 and ledger.claims[0].reason == "the paper prints 1 decimal"
+    assert ledger.claims[1].table == {"id": "table1-flops", "row": "34-layer", "column": "FLOPs"}
+    assert "differs by 0.11" in ledger.claims[1].reason
+
+
+def test_table_discrepant_cells_are_pinned_and_explained(ledger):
+    ledger.table("t", "s", "Table 2", rows=["a"], columns=["x", "y"], reported=[[1, 2]], measured=[[1, 3]],
+                 discrepant={("a", "y"): (3, "the paper counts without biases")})
+    assert [c.status for c in ledger.claims] == ["reproduced", "discrepant"]
+    assert ledger.claims[1].pinned == 3 and ledger.claims[1].reason == "the paper counts without biases"
+
+
+def test_table_refuses_a_grid_of_the_wrong_shape_and_unknown_cells(ledger):
+    with pytest.raises(ValueError, match="must be 1 rows of 2 cells"):
+        ledger.table("t", "s", "Table 2", rows=["a"], columns=["x", "y"], reported=[[1]], measured=[[1, 2]])
+    with pytest.raises(ValueError, match="not \\(row, column\\) labels"):
+        ledger.table("t", "s", "Table 2", rows=["a"], columns=["x"], reported=[[1]], measured=[[1]],
+                     discrepant={("b", "x"): (1, "r")})
+    with pytest.raises(ValueError, match="either decimals"):
+        ledger.table("t", "s", "Table 2", rows=["a"], columns=["x"], reported=[[1]], measured=[[1]], decimals=1,
+                     tolerance=0.1, why="w")
+
+
+def test_table_output_carries_every_cell_for_kb_check(ledger):
+    from kb.claims import _Table
+
+    ledger.table("t", "s", "Table 2", rows=["a"], columns=["x", "y"], reported=[[1, 2]], measured=[[1, 3]])
+    bundle = _Table("t", "s", "Table 2", "", ["a"], ["x", "y"], ledger.claims)._repr_mimebundle_()
+    assert [c["id"] for c in bundle[MIME_TYPE]] == ["t.a.x", "t.a.y"]
+    assert 'class="kb-cell-failed"' in bundle["text/html"]
+
+
+def test_reference_is_kept_apart_from_the_papers_claims(ledger):
+    ledger.reference("timm-params", "parameters", "timm 1.0.31 mobilenetv2_100", reference=3504872, measured=3504872)
+    ledger.reference("monai-rf", "receptive field", "MONAI 1.6.1 VNet", reference=411, measured=551, pinned=551,
+                     reason="MONAI stacks 1, 1, 2, 3, 2 convolutions per stage")
+    assert [(c.kind, c.status) for c in ledger.claims] == [("reference", "reproduced"), ("reference", "discrepant")]
+    assert ledger.claims[0].line().startswith("REPRODUCED timm-params: reference 3504872")
+    with pytest.raises(ValueError, match="both `pinned` and `reason`"):
+        ledger.reference("x", "s", "peer", reference=1, measured=2, pinned=2)
+
+
+def test_verify_recomputes_each_status_and_rejects_foreign_or_duplicate_claims(ledger):
+    from kb.claims import verify
+
+    ledger.check("a", "s", "Table 1", reported=1, measured=1)
+    ledger.discrepant("b", "s", "Table 1", reported=1, measured=2, pinned=2, reason="r")
+    good = [c.to_json() for c in ledger.claims]
+    assert verify(good, "Test2020Paper") == []
+    forged = [dict(good[0], measured=5), dict(good[1], paper="Other2020X"), dict(good[0]),
+              dict(good[0], id="c", status="reported")]
+    problems = verify(forged, "Test2020Paper")
+    assert any("says 'reproduced' but its values make it 'failed'" in p for p in problems)
+    assert any("not for its notebook's key" in p for p in problems)
+    assert any("used twice" in p for p in problems)
+    assert any("says 'reported'" in p for p in problems)
+
+
+def test_nan_and_infinity_never_become_claim_values(ledger):
+    with pytest.raises(ValueError, match="must be finite"):
+        ledger.check("nan", "s", "Table 1", reported=1.0, measured=float("nan"))
+    with pytest.raises(ValueError, match="must be finite"):
+        ledger.reported("inf", "s", "Table 1", reported=float("inf"), reason="r")
