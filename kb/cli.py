@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Optional, Sequence
 
 from kb.claims import STATUSES, format_value
 from kb.execute import DEFAULT_TIMEOUT, Run, run_notebooks, write_results
-from kb.project import Project
+from kb.project import NotACheckout, Project
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +66,7 @@ def print_table(runs: list[Run]) -> None:
             if c["status"] == "failed":
                 print(f"FAILED {run.key}/{c['id']}: {c['reason']}")
         if run.error:
-            print(f"ERROR  {run.key}: notebooks/{run.key}.py {run.error}")
+            print(f"ERROR  {run.key}: {run.error}")
 
 
 def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
@@ -191,12 +192,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_signals() -> dict[str, int]:
+    """SIGTERM (and SIGHUP) end kb as Ctrl-C does: workers and kernels killed, nothing half-written,
+    exit 128 + the signal's number. The returned dict records which signal it was."""
+    seen: dict[str, int] = {}
+
+    def stop(signum, frame):
+        seen["signal"] = signum
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(signum, stop)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+    return seen
+
+
+def _undecodable(exc: UnicodeDecodeError) -> str:
+    """What a file that is not UTF-8 gets: its name (when the traceback knows it) and what to do."""
+    import traceback
+
+    names = [f.f_locals.get("path") or f.f_locals.get("self") for f, _ in traceback.walk_tb(exc.__traceback__)]
+    paths = [str(n) for n in names if isinstance(n, Path)]
+    where = f"{paths[-1]} is" if paths else "a file is"
+    return f"{where} not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on a usage error already
         return int(exc.code or 0)
-    project = Project.find()
+    try:
+        project = Project.find()
+    except NotACheckout as exc:
+        _err(f"kb {args.command}: {exc}")
+        return EXIT_USAGE
+    interrupted = _on_signals()
     try:
         if getattr(args, "timeout", 1) < 1:
             raise UsageError(f"--timeout must be at least 1 second; got {args.timeout}")
@@ -213,4 +246,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as exc:
         _err(f"kb {args.command}: {exc}")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err(f"kb {args.command}: interrupted; stopped every notebook it had started, and wrote nothing half-done")
+        return 128 + interrupted.get("signal", signal.SIGINT)
+    except UnicodeDecodeError as exc:
+        _err(f"kb {args.command}: {_undecodable(exc)}")
+        return EXIT_FAILED
+    except OSError as exc:  # build/ unwritable, a file where a folder should be, a full disk
+        _err(f"kb {args.command}: cannot write {exc.filename or 'a file'}: {exc.strerror or exc} "
+             "(build/ and site/ must be writable folders; remove them to start afresh)")
+        return EXIT_FAILED
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover

@@ -13,16 +13,35 @@ import yaml
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?\n)---\s*\n", re.S)
 
 
+class NotACheckout(Exception):
+    """kb was run where there is no knowledge-base checkout."""
+
+
+def is_checkout(folder: Path) -> bool:
+    """A knowledge-base checkout holds ``mkdocs.yml`` and ``notebooks/``."""
+    return (folder / "mkdocs.yml").is_file() and (folder / "notebooks").is_dir()
+
+
 def find_root(start: Path | None = None) -> Path:
     """The checkout's top folder: ``$KB_ROOT``, else the nearest folder above ``start`` (default: the
-    working directory) holding ``mkdocs.yml`` and ``notebooks/``, else the folder above this package."""
+    working directory) holding ``mkdocs.yml`` and ``notebooks/``.
+
+    Raises:
+        NotACheckout: ``$KB_ROOT`` is not a checkout, or there is none at or above ``start``; kb
+            never falls back to the checkout it was installed from.
+    """
     if os.environ.get("KB_ROOT"):
-        return Path(os.environ["KB_ROOT"]).resolve()
+        root = Path(os.environ["KB_ROOT"]).resolve()
+        if not is_checkout(root):
+            raise NotACheckout(f"KB_ROOT={os.environ['KB_ROOT']} is not a knowledge-base checkout "
+                               "(it needs mkdocs.yml and notebooks/); unset it or point it at one")
+        return root
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "mkdocs.yml").is_file() and (folder / "notebooks").is_dir():
+        if is_checkout(folder):
             return folder
-    return Path(__file__).resolve().parent.parent
+    raise NotACheckout(f"{here} is not inside a knowledge-base checkout (no mkdocs.yml and notebooks/ here or "
+                       "above); cd into one, or set KB_ROOT")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from kb import execute
 from kb.claims import FIELDS
 from kb.deps import dependencies
-from kb.execute import cache_key, run_notebooks, write_results
+from kb.execute import cache_key, cached_path, run_notebooks, write_results
 from kb.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,8 +64,11 @@ def test_dynamic_imports_make_every_file_a_dependency(project):
     assert project.root / "refimpl" / "unrelated.py" in found
 
 
-def test_cache_key_changes_with_what_the_notebook_imports_and_nothing_else(project):
+def test_cache_key_changes_with_what_the_notebook_used_and_nothing_else(project):
+    assert cache_key(project, "Tiny2020Test") is None  # never ran: nothing cached
+    run_notebooks(project, ["Tiny2020Test"])
     before = cache_key(project, "Tiny2020Test")
+    assert before and cached_path(project, "Tiny2020Test", before).is_file()
     (project.root / "refimpl" / "unrelated.py").write_text("X = 2\n")
     assert cache_key(project, "Tiny2020Test") == before
     (project.root / "refimpl" / "helpers.py").write_text("TWO = 2  # edited\n")
@@ -106,6 +109,7 @@ def test_claims_json_follows_the_schema(project):
     assert claims[0] == {
         "paper": "Tiny2020Test", "id": "double", "statement": "2 × 21 = 42", "source": "Eq. 1", "unit": "",
         "reported": 42, "measured": 42, "tolerance": 0.0, "status": "reproduced", "reason": "",
+        "kind": "paper", "pinned": None, "table": None,
     }
     assert json.loads(project.runs_file.read_text())["Tiny2020Test"]["error"] is None
 
@@ -113,14 +117,15 @@ def test_claims_json_follows_the_schema(project):
 def test_a_notebook_that_raises_is_named_with_its_cell_and_not_cached(tmp_path):
     project = make_project(tmp_path / "kb", NOTEBOOK + "\n# %%\nraise RuntimeError('boom')\n")
     (run,) = run_notebooks(project, ["Tiny2020Test"])
-    assert run.error.startswith("cell 2 (`raise RuntimeError('boom')`) raised RuntimeError: boom")
+    line = NOTEBOOK.count("\n") + 3  # the .py line of the raise
+    assert run.error == f"notebooks/Tiny2020Test.py line {line} (`raise RuntimeError('boom')`) raised RuntimeError: boom"
     assert not list(project.cache.glob("*.ipynb"))
 
 
 def test_a_notebook_past_its_timeout_fails_with_a_clear_message(tmp_path):
     project = make_project(tmp_path / "kb", NOTEBOOK + "\n# %%\nimport time\ntime.sleep(30)\n")
     (run,) = run_notebooks(project, ["Tiny2020Test"], timeout=3)
-    assert "exceeded the timeout of 3 s" in run.error and "--timeout" in run.error
+    assert "exceeded the timeout of 3 s for the whole notebook" in run.error and "--timeout" in run.error
 
 
 def test_a_notebook_without_claims_is_an_error(tmp_path):
@@ -162,7 +167,8 @@ def test_kb_check_exits_1_naming_the_notebook_and_cell_that_raised(tmp_path):
     project = make_project(tmp_path / "kb", NOTEBOOK + "\n# %%\n1 / 0\n")
     result = kb(project, "check")
     assert result.returncode == 1
-    assert "ERROR  Tiny2020Test: notebooks/Tiny2020Test.py cell 2 (`1 / 0`) raised ZeroDivisionError" in result.stdout
+    line = NOTEBOOK.count("\n") + 3
+    assert f"ERROR  Tiny2020Test: notebooks/Tiny2020Test.py line {line} (`1 / 0`) raised ZeroDivisionError" in result.stdout
 
 
 def test_kb_usage_errors_exit_2(project):
