@@ -14,7 +14,8 @@ The shortcut options are those of Sec. 4.1, "Identity vs. Projection Shortcuts":
 * ``"A"``: "zero-padding shortcuts are used for increasing dimensions, and all shortcuts are
   parameter-free" (see [`ZeroPadShortcut`][refimpl.residual.ZeroPadShortcut]);
 * ``"B"``: "projection shortcuts are used for increasing dimensions, and other shortcuts are identity";
-* ``"C"``: "all shortcuts are projections".
+* ``"C"``: "all shortcuts are projections";
+* ``None``: no shortcut at all, the "plain" network of Fig. 3 (middle) that Table 2 compares against.
 
 "When the shortcuts go across feature maps of two sizes, they are performed with a stride of 2"
 (Sec. 3.3), for the identity (A: every other pixel) and the projection ($1 \times 1$, stride 2) alike.
@@ -35,8 +36,8 @@ BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 """Batch-norm momentum in PyTorch's sense (weight of the new batch in the running statistics): PyTorch's default."""
 
-SHORTCUTS = ("A", "B", "C")
-"""The shortcut options of Sec. 4.1 (see the module docstring)."""
+SHORTCUTS = ("A", "B", "C", None)
+"""The shortcut options of Sec. 4.1, and ``None`` for a plain block (see the module docstring)."""
 
 STRIDE_AT = ("1x1", "3x3")
 """Where a bottleneck's stride sits: ``"1x1"``, the first $1 \\times 1$ convolution, as in the Caffe
@@ -54,7 +55,7 @@ def _positive_int(name: str, value, example: str) -> int:
 
 def _check_block_args(shortcut, attention, bn_eps, bn_momentum, dims) -> None:
     if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of 'A', 'B', 'C' (He et al. 2016, Sec. 4.1); got {shortcut!r}")
+        raise ValueError(f"shortcut must be 'A', 'B', 'C' (He et al. 2016, Sec. 4.1) or None (plain); got {shortcut!r}")
     if attention is not None and not callable(attention):
         raise ValueError(f"attention must be None or a callable channels -> nn.Module (e.g. an SE block); got {attention!r}")
     if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not bn_eps > 0:
@@ -136,26 +137,29 @@ def make_shortcut(
     in_channels: int,
     out_channels: int,
     stride: int,
-    shortcut: str,
+    shortcut: Optional[str],
     bn_eps: float = BN_EPS,
     bn_momentum: Optional[float] = BN_MOMENTUM,
     dims: int = 2,
-) -> nn.Module:
+) -> Optional[nn.Module]:
     r"""The shortcut of a block from ``in_channels`` to ``out_channels`` with ``stride``, for option A, B or C.
 
     A: [`ZeroPadShortcut`][refimpl.residual.ZeroPadShortcut] (``nn.Identity`` when nothing changes).
     B: a $1 \times 1$ projection $W_s$ with batch norm when the channels or the size change, else identity.
     C: always the projection.
+    ``None``: no shortcut (a plain block); returns ``None``.
 
     Args:
         in_channels: channels of $\mathbf{x}$.
         out_channels: channels of $\mathcal{F}(\mathbf{x})$.
         stride: stride of the block.
-        shortcut: ``"A"``, ``"B"`` or ``"C"``.
+        shortcut: ``"A"``, ``"B"``, ``"C"`` or ``None``.
         bn_eps: batch-norm $\epsilon$ of the projection.
         bn_momentum: batch-norm momentum of the projection.
         dims: spatial dimensions.
     """
+    if shortcut is None:
+        return None
     same = in_channels == out_channels and stride == 1
     if shortcut == "C" or (shortcut == "B" and not same):
         return conv_norm(in_channels, out_channels, 1, stride, relu=False, bn_eps=bn_eps, bn_momentum=bn_momentum,
@@ -176,7 +180,8 @@ class _Residual(nn.Module):
         y = x
         for name in self.branch:
             y = getattr(self, name)(y)  # F(x, {W_i})
-        return self.relu(self.attention(y) + self.shortcut(x))
+        y = self.attention(y)
+        return self.relu(y if self.shortcut is None else y + self.shortcut(x))
 
 
 class BasicBlock(_Residual):
@@ -189,7 +194,7 @@ class BasicBlock(_Residual):
         in_channels: channels of $\mathbf{x}$.
         out_channels: channels of both convolutions and of $\mathbf{y}$.
         stride: stride of the first convolution and of the shortcut (2 at the first block of a stage).
-        shortcut: ``"A"``, ``"B"`` or ``"C"`` (Sec. 4.1).
+        shortcut: ``"A"``, ``"B"`` or ``"C"`` (Sec. 4.1), or ``None`` for a plain block (Fig. 3 middle).
         attention: ``None``, or a callable ``channels -> nn.Module`` applied to $\mathcal{F}(\mathbf{x})$
             before the addition (SENet's SE block, Hu et al. Fig. 3).
         bn_eps: batch-norm $\epsilon$.
@@ -206,7 +211,7 @@ class BasicBlock(_Residual):
         in_channels: int,
         out_channels: int,
         stride: int = 1,
-        shortcut: str = "B",
+        shortcut: Optional[str] = "B",
         attention: AttentionFactory = None,
         bn_eps: float = BN_EPS,
         bn_momentum: Optional[float] = BN_MOMENTUM,
@@ -239,12 +244,12 @@ class Bottleneck(_Residual):
         width: channels of the $1 \times 1$ reduction and of the $3 \times 3$ convolution.
         stride: stride of the block (2 at the first block of conv3_x, conv4_x, conv5_x).
         expansion: output channels are ``expansion * width`` (4 in Table 1).
-        shortcut: ``"A"``, ``"B"`` or ``"C"`` (Sec. 4.1).
+        shortcut: ``"A"``, ``"B"`` or ``"C"`` (Sec. 4.1), or ``None`` for a plain block (Fig. 3 middle).
         attention: ``None``, or a callable ``channels -> nn.Module`` applied to $\mathcal{F}(\mathbf{x})$
             before the addition (SENet's SE block, Hu et al. Fig. 3).
         stride_at: ``"1x1"`` (the paper's released Caffe models) or ``"3x3"`` (torchvision, "v1.5");
-            see [`STRIDE_AT`][refimpl.residual.STRIDE_AT]. The parameters are the same; the
-            multiply-adds of the $3 \times 3$ differ by $4\times$ in that block.
+            see [`STRIDE_AT`][refimpl.residual.STRIDE_AT]. The parameters are the same; with
+            ``"3x3"`` the first $1 \times 1$ runs on the full input map, $4\times$ its multiply-adds.
         bn_eps: batch-norm $\epsilon$.
         bn_momentum: batch-norm momentum (PyTorch's sense).
         dims: spatial dimensions (2 for images).
@@ -260,7 +265,7 @@ class Bottleneck(_Residual):
         width: int,
         stride: int = 1,
         expansion: int = 4,
-        shortcut: str = "B",
+        shortcut: Optional[str] = "B",
         attention: AttentionFactory = None,
         stride_at: str = "1x1",
         bn_eps: float = BN_EPS,
