@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Optional, Sequence
 
 from kb.claims import STATUSES, format_value
