@@ -506,3 +506,20 @@ class _Table:
         )
         return {"text/plain": self.text(), "text/html": html_table,
                 MIME_TYPE: [c.to_json() for c in self.claims]}
+
+
+def differences(reported: Any, measured: Any, tolerance: Optional[float] = 0.0) -> list[tuple[str, Any, Any]]:
+    """The elements where two values disagree beyond ``tolerance``: ``[(where, reported, measured)]``.
+
+    ``where`` is an index path such as ``"[3]"`` or ``"[2][1]"`` (``""`` for plain values); lists of
+    different lengths give one entry for their lengths. Empty when the values agree.
+    """
+    tol = tolerance or 0.0
+    if isinstance(reported, list) and isinstance(measured, list):
+        if len(reported) != len(measured):
+            return [("len", len(reported), len(measured))]
+        found = []
+        for i, (r, m) in enumerate(zip(reported, measured)):
+            found += [(f"[{i}]{where}", a, b) for where, a, b in differences(r, m, tol)]
+        return found
+    return [] if agrees(reported, measured, tol) else [("", reported, measured)]

@@ -46,32 +46,15 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def print_table(runs: list[Run]) -> None:
-    """One table of every claim (paper, claim, reported, measured, status) and the per-status summary."""
-    rows = [("paper", "claim", "reported", "measured", "status")]
-    for run in runs:
-        for c in run.claims:
-            unit = f" {c['unit']}" if c["unit"] else ""
-            measured = "—" if c["status"] == "reported" else format_value(c["measured"]) + unit
-            rows.append((run.key, c["id"], format_value(c["reported"]) + unit, measured, c["status"]))
-    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((24, 34, 26, 26, 10))]
-    for n, row in enumerate(rows):
-        print("  ".join(_clip(cell, w).ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-    counts = Counter(c["status"] for run in runs for c in run.claims)
-    print()
-    print("summary: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
-    for run in runs:
-        for c in run.claims:
-            if c["status"] == "failed":
-                print(f"FAILED {run.key}/{c['id']}: {c['reason']}")
-        if run.error:
-            print(f"ERROR  {run.key}: {run.error}")
+def print_table(runs: list[Run], why: bool = False) -> None:
+    """One table of every claim (paper, claim, reported, measured, status), fitted to the terminal."""
+    from kb.report import print_report
+
+    print_report(runs, sys.stdout, why=why)
 
 
 def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
-          force: bool = False, quiet: bool = False) -> int:
+          force: bool = False, quiet: bool = False, why: bool = False) -> int:
     """Run ``kb check``; returns the exit status."""
     selected = _resolve_keys(project, keys)
     started = time.perf_counter()
@@ -79,7 +62,7 @@ def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT,
                          progress=(lambda m: None) if quiet else (lambda m: _err(f"kb check: {m}")))
     write_results(project, runs)
     if not quiet:
-        print_table(runs)
+        print_table(runs, why=why)
         cached = sum(r.cached for r in runs)
         print(f"{len(runs)} notebook(s), {cached} from cache, {time.perf_counter() - started:.1f} s; "
               f"claims written to {project.claims_file.relative_to(project.root)}")
@@ -165,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check", help="execute the notebooks (cached) and print every claim")
     sp.add_argument("keys", nargs="*", metavar="KEY", help="paper keys (default: all)")
     sp.add_argument("--force", action="store_true", help="ignore the cache and execute again")
+    sp.add_argument("--why", action="store_true", help="show every claim's reason (discrepant and failed ones always show theirs)")
     execution_options(sp)
     sp = sub.add_parser("build", help="check, then build the site into site/ (mkdocs build --strict)")
     execution_options(sp)
@@ -235,7 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, "timeout", 1) < 1:
             raise UsageError(f"--timeout must be at least 1 second; got {args.timeout}")
         if args.command == "check":
-            return check(project, args.keys, timeout=args.timeout, jobs=args.jobs, force=args.force)
+            return check(project, args.keys, timeout=args.timeout, jobs=args.jobs, force=args.force, why=args.why)
         if args.command == "build":
             return build(project, args)
         if args.command == "serve":
