@@ -126,6 +126,7 @@ class ZeroPadShortcut(nn.Module):
         if self.stride > 1:
             x = x[(slice(None), slice(None)) + (slice(None, None, self.stride),) * (x.dim() - 2)]  # (N, C, H/s, W/s)
         if self.extra:
+            # DEVIATION from He et al. 2016: the paper does not say where the zero entries go; appended last.
             x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, self.extra))  # (N, C + extra, H/s, W/s)
         return x
 
