@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from refimpl.layers import check_input
 from refimpl.residual import STRIDE_AT, Bottleneck, conv_norm
+from refimpl.resnet import BOTTLENECK_DEPTHS, blocks_for
 
 REDUCTION = 16
 """Reduction ratio $r$: "set to 16 by default" (Sec. 5.1)."""
@@ -195,12 +196,9 @@ SE_RESNEXT_50: tuple[Stage, ...] = (
 )
 """Table 1, right column: SE-ResNeXt-50 with the 32 × 4d template."""
 
-BLOCKS: dict[int, tuple[int, int, int, int]] = {
-    50: (3, 4, 6, 3),
-    101: (3, 4, 23, 3),
-    152: (3, 8, 36, 3),
-}
-"""$N_s$ of conv2_x … conv5_x for 50, 101 and 152 layers: He et al. 2016 (arXiv:1512.03385v1), Table 1.
+BLOCKS: dict[int, tuple[int, ...]] = {depth: blocks_for(depth) for depth in BOTTLENECK_DEPTHS}
+"""$N_s$ of conv2_x … conv5_x for 50, 101 and 152 layers: He et al. 2016 (arXiv:1512.03385v1), Table 1
+(read from [`refimpl.resnet`][refimpl.resnet.blocks_for]).
 
 Table 2 of SENet adds SE blocks to ResNet-50/101/152 and ResNeXt-50/101; Table 1 lists the 50-layer ones only.
 """

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from refimpl.analysis import analyse, on_meta
 from refimpl.residual import Bottleneck
+from refimpl.resnet import ResNet
 from refimpl.senet import (
     BLOCKS,
     REDUCTION,
@@ -123,6 +124,17 @@ def test_se_in_one_stage_and_after_the_3x3_and_nosqueeze():
     assert nosqueeze.params == params(se_bias=False)
     per_pixel = sum(n * 2 * c * c // 16 * side * side for (c, n), side in zip(C_S_N_S, (56, 28, 14, 7)))
     assert nosqueeze.madds - 3_857_973_248 == per_pixel == 411_041_792
+
+
+def test_without_se_blocks_it_is_resnets_resnet_50():
+    # differential test against He2016CVPR's ResNet-50 (refimpl.resnet): the same tensors in the same
+    # order, and with the same weights the same output
+    torch.manual_seed(5)
+    ours, theirs = SENet(se_stages=()).eval(), ResNet(50).eval()
+    assert [t.shape for t in ours.state_dict().values()] == [t.shape for t in theirs.state_dict().values()]
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(ours(x), theirs(x))
 
 
 def test_the_stride_sits_where_the_released_models_put_it():
