@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from refimpl import _checks
+
 M = TypeVar("M", bound=nn.Module)
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -30,12 +32,15 @@ _CONV_TS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 def on_meta(factory: Callable[..., M], *args, **kwargs) -> M:
     """Build ``factory(*args, **kwargs)`` with every parameter on the ``meta`` device (no memory, no init cost)."""
+    if not callable(factory):
+        raise _checks.ArgumentTypeError(f"on_meta needs a model class or factory such as MobileNetV1; got {_checks.describe(factory)}")
     with torch.device("meta"):
         return factory(*args, **kwargs)
 
 
 def to_meta(model: nn.Module) -> nn.Module:
     """``model`` itself when it already lives on ``meta``, else a ``meta`` copy of it (the original is untouched)."""
+    _check_model(model)
     if all(p.device.type == "meta" for p in model.parameters()):
         return model
     return copy.deepcopy(model).to("meta")
@@ -48,6 +53,7 @@ def layer_type(module: nn.Module) -> str:
     for a full one, ``"Up-conv 2×2"`` for a transposed one, ``"FC"`` for a linear layer, and the
     class name for anything else.
     """
+    _check_model(module, "module")
     if isinstance(module, _CONVS + _CONV_TS):
         k = "×".join(str(s) for s in module.kernel_size)
         if isinstance(module, _CONV_TS):
@@ -113,7 +119,12 @@ def analyse(model: nn.Module, input_shape: Sequence[int]) -> ModelCost:
 
     Runs on the ``meta`` device (see [`to_meta`][refimpl.analysis.to_meta]); ``input_shape``
     includes the batch dimension, e.g. ``(1, 3, 224, 224)``.
+
+    Args:
+        model: any module; it is copied to ``meta`` (see [`to_meta`][refimpl.analysis.to_meta]).
+        input_shape: ``(N, C, *spatial)`` of positive sizes, e.g. ``(1, 3, 224, 224)``.
     """
+    input_shape = _check_shape(input_shape, 1)
     meta_model = to_meta(model)
     was_training = meta_model.training
     meta_model.eval()
@@ -168,6 +179,20 @@ def analyse(model: nn.Module, input_shape: Sequence[int]) -> ModelCost:
     )
 
 
+def _check_model(model: object, name: str = "model") -> None:
+    if not isinstance(model, nn.Module):
+        raise _checks.ArgumentTypeError(f"{name} must be a torch.nn.Module (e.g. on_meta(MobileNetV1)); got {_checks.describe(model)}")
+
+
+def _check_shape(input_shape: Sequence[int], min_length: int) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive ints: (N, C, *spatial) with at least ``min_length`` sizes."""
+    rule = "a shape (N, C, *spatial) of positive sizes, e.g. (1, 3, 224, 224)"
+    shape = _checks.sequence("input_shape", input_shape, rule)
+    if len(shape) < min_length:
+        raise ValueError(f"input_shape must be (N, C, *spatial) with at least one spatial axis; got {tuple(shape)}")
+    return tuple(_checks.positive(f"input_shape[{i}]", n, rule) for i, n in enumerate(shape))
+
+
 def _weight_count(module: nn.Module) -> int:
     """Size of the ``weight`` of a convolution or linear layer; 0 for any other module (batch norm, PReLU, …)."""
     if not isinstance(module, _CONVS + _CONV_TS + (nn.Linear,)):
@@ -177,9 +202,12 @@ def _weight_count(module: nn.Module) -> int:
 
 def count_params(model: nn.Module, modules: Iterable[type[nn.Module]] | None = None) -> int:
     """Number of parameters of ``model``, or of its sub-modules of the given types only."""
+    _check_model(model)
     if modules is None:
         return sum(p.numel() for p in model.parameters())
-    kinds = tuple(modules)
+    kinds = tuple(modules) if not isinstance(modules, type) else (modules,)
+    if not all(isinstance(k, type) and issubclass(k, nn.Module) for k in kinds):
+        raise _checks.ArgumentTypeError(f"modules must be module classes such as [nn.BatchNorm2d]; got {_checks.describe(modules)}")
     return sum(p.numel() for m in model.modules() if isinstance(m, kinds) for p in m.parameters(recurse=False))
 
 
@@ -251,8 +279,7 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> "OrderedDic
         ``{module name: ReceptiveField}`` in the order the modules finished, the whole model last
         under ``""``. A module that runs twice keeps its first call.
     """
-    if len(input_shape) < 3:
-        raise ValueError(f"input_shape must be (N, C, *spatial) with at least one spatial axis; got {tuple(input_shape)}")
+    input_shape = _check_shape(input_shape, 3)
     meta_model = to_meta(model)
     was_training = meta_model.training
     meta_model.eval()

@@ -3,6 +3,11 @@ r"""Building blocks shared by the reference implementations.
 Each block lives here once; a paper's own file holds only what that paper adds.
 The blocks are written for 2-D inputs by default and take ``dims=3`` where a
 volumetric paper (3D U-Net, V-Net) needs the same block in three dimensions.
+
+Every constructor checks its arguments and every ``forward`` its input (a floating-point tensor of
+the block's parameter dtype, ``(N, C, *spatial)`` with the block's ``C``), refusing bad ones with one
+line that names the valid values; the checks read only Python values and tensor metadata, so they
+also run on the ``meta`` device.
 """
 
 from __future__ import annotations
@@ -13,8 +18,17 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-# TF-slim MobileNet reference implementation default (mobilenet_v1.py, `batch_norm_epsilon`).
+from refimpl import _checks
+
 BN_EPS = 1e-3
+"""Batch-norm $\\varepsilon$: the TF-slim MobileNet reference implementation's default (``batch_norm_epsilon``)."""
+
+BN_MOMENTUM = 0.1
+"""Batch-norm momentum: PyTorch's ``nn.BatchNorm2d`` default, running ← 0.9 · running + 0.1 · batch.
+
+TensorFlow states the same update with a "decay" $d$ = 1 − momentum (0.9 here): a paper's "decay 0.99"
+is momentum 0.01 (MobileNetV3 passes it).
+"""
 
 ActivationFactory = Optional[Callable[[], nn.Module]]
 
@@ -45,21 +59,23 @@ def max_pool_class(dims: int) -> type[nn.Module]:
 
 
 def _pick(table: dict[int, type[nn.Module]], dims: int) -> type[nn.Module]:
-    if dims not in table:
-        raise ValueError(f"dims must be one of {sorted(table)} spatial dimensions; got {dims!r}")
-    return table[dims]
+    if not _checks.is_int(dims) or int(dims) not in table:
+        raise ValueError(f"dims must be one of {sorted(table)} spatial dimensions; got {_checks.describe(dims)}")
+    return table[int(dims)]
 
 
 # --------------------------------------------------------------------------- activations
 
 
 def h_sigmoid(x: Tensor) -> Tensor:
-    r"""h-sigmoid, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $\mathrm{ReLU6}(x+3)/6$."""
+    r"""h-sigmoid, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $\mathrm{ReLU6}(x+3)/6$ (any floating-point dtype)."""
+    _checks.floating("x", x, "h_sigmoid")
     return F.relu6(x + 3.0) / 6.0
 
 
 def h_swish(x: Tensor) -> Tensor:
-    r"""h-swish, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $x \cdot \mathrm{ReLU6}(x+3)/6$."""
+    r"""h-swish, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $x \cdot \mathrm{ReLU6}(x+3)/6$ (any floating-point dtype)."""
+    _checks.floating("x", x, "h_swish")
     return x * h_sigmoid(x)
 
 
@@ -93,9 +109,9 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
         divisor: the multiple to round to (8 in the reference code).
         min_value: the smallest width allowed (``divisor`` when omitted).
     """
-    if value <= 0:
-        raise ValueError(f"a channel count must be positive; got {value!r}")
-    min_value = divisor if min_value is None else min_value
+    value = _checks.real("value", value, 0.0, low_open=True, hint="a channel count")
+    divisor = _checks.positive("divisor", divisor, "e.g. 8 (the reference code)")
+    min_value = divisor if min_value is None else _checks.positive("min_value", min_value, "or None for divisor")
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:  # never round down by more than 10 %
         rounded += divisor
@@ -103,21 +119,24 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
 
 
 def check_width_multiplier(width_multiplier: float) -> float:
-    """Validate a width multiplier $\\alpha$: a finite number in (0, 4]."""
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)):
-        raise ValueError(f"width_multiplier must be a number in (0, 4], e.g. 1.0, 0.75, 0.5; got {width_multiplier!r}")
-    if not 0 < width_multiplier <= 4:
-        raise ValueError(f"width_multiplier must be in (0, 4], e.g. 1.0, 0.75, 0.5; got {width_multiplier!r}")
-    return float(width_multiplier)
+    """Validate a width multiplier $\\alpha$: a finite number in (0, 4] (Python or NumPy, e.g. ``np.float32(0.75)``)."""
+    return _checks.real("width_multiplier", width_multiplier, 0.0, 4.0, low_open=True, hint="e.g. 1.0, 0.75, 0.5")
 
 
-def check_input(x: Tensor, in_channels: int, dims: int, model: str) -> None:
-    """Raise `ValueError` unless ``x`` is a batch ``(N, in_channels, *spatial)`` with ``dims`` spatial sizes."""
-    expected = "(N, C, " + ", ".join("HWD"[i] if dims == 3 else "HW"[i] for i in range(dims)) + ")"
-    if x.dim() != dims + 2:
-        raise ValueError(f"{model} expects a {dims + 2}-D input {expected} with C={in_channels}; got shape {tuple(x.shape)}")
-    if x.shape[1] != in_channels:
-        raise ValueError(f"{model} expects {in_channels} input channels {expected}; got {x.shape[1]} (shape {tuple(x.shape)})")
+def check_input(x: Tensor, in_channels: int, dims: int, model: str, dtype: Optional[torch.dtype] = None) -> None:
+    """Raise unless ``x`` is a floating-point batch ``(N, in_channels, *spatial)`` with ``dims`` non-empty spatial sizes.
+
+    A `ValueError` for a wrong layout, a `TypeError` for something that is not a tensor (a NumPy
+    array) or not floating point (integer, bool).
+
+    Args:
+        x: the input.
+        in_channels: the channels $C$ the model takes.
+        dims: spatial dimensions (2 for images, 3 for volumes).
+        model: the model's name, for the message.
+        dtype: the model's parameter dtype, which the input must have (``None``: any floating dtype).
+    """
+    _checks.batch(x, in_channels, dims, model, dtype)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -142,6 +161,9 @@ class ConvNormActivation(nn.Sequential):
         dims: spatial dimensions (2 for images, 3 for volumes).
         dilation: atrous rate of the convolution (1: an ordinary convolution); "same" padding
             grows to $\lfloor D_K/2 \rfloor \cdot$ ``dilation``.
+        bn_eps: batch norm's $\varepsilon$ (default [`BN_EPS`][refimpl.layers.BN_EPS], the TF-slim reference's 1e-3).
+        bn_momentum: batch norm's update rate of the running statistics (PyTorch's convention: a
+            TensorFlow "decay" $d$ is momentum $1 - d$); ``None`` takes the cumulative average.
     """
 
     def __init__(
@@ -156,7 +178,25 @@ class ConvNormActivation(nn.Sequential):
         activation: ActivationFactory = nn.ReLU,
         dims: int = 2,
         dilation: int = 1,
+        *,
+        bn_eps: float = BN_EPS,
+        bn_momentum: Optional[float] = BN_MOMENTUM,
     ) -> None:
+        in_channels = _checks.positive("in_channels", in_channels)
+        out_channels = _checks.positive("out_channels", out_channels)
+        kernel_size = _checks.positive("kernel_size", kernel_size, "e.g. 1, 3 or 5")
+        stride = _checks.positive("stride", stride)
+        groups = _checks.positive("groups", groups, "1, or in_channels for a depthwise convolution")
+        dilation = _checks.positive("dilation", dilation)
+        if padding is not None:
+            padding = _checks.integer("padding", padding, 0, hint="or None for 'same' padding")
+        norm = _checks.flag("norm", norm)
+        _checks.callable_or_none("activation", activation, "a module factory such as nn.ReLU, or None")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups must divide in_channels and out_channels ({in_channels} and {out_channels}); got {groups}")
+        bn_eps = _checks.real("bn_eps", bn_eps, 0.0, low_open=True, hint=f"e.g. {BN_EPS}")
+        if bn_momentum is not None:
+            bn_momentum = _checks.real("bn_momentum", bn_momentum, 0.0, 1.0, hint=f"e.g. {BN_MOMENTUM}, or None")
         padding = kernel_size // 2 * dilation if padding is None else padding
         layers: dict[str, nn.Module] = {
             "conv": conv_class(dims)(
@@ -165,12 +205,17 @@ class ConvNormActivation(nn.Sequential):
             )
         }
         if norm:
-            layers["norm"] = batch_norm_class(dims)(out_channels, eps=BN_EPS)
+            layers["norm"] = batch_norm_class(dims)(out_channels, eps=bn_eps, momentum=bn_momentum)
         if activation is not None:
             layers["act"] = activation()
         super().__init__()
         for name, layer in layers.items():
             self.add_module(name, layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv = self.conv
+        _checks.batch(x, conv.in_channels, conv.weight.dim() - 2, "ConvNormActivation", conv.weight.dtype)
+        return super().forward(x)
 
 
 class DepthwiseSeparable(nn.Module):
@@ -181,8 +226,13 @@ class DepthwiseSeparable(nn.Module):
     $D_K^2 M D_F^2 + M N D_F^2$ (Eq. 5) instead of $D_K^2 M N D_F^2$ (Eq. 2).
 
     Args:
-        in_channels: $M$.  out_channels: $N$.  stride: stride of the depthwise convolution.
-        kernel_size: $D_K$.  activation: factory of the non-linearity after each convolution.
+        in_channels: $M$.
+        out_channels: $N$.
+        stride: stride of the depthwise convolution.
+        kernel_size: $D_K$.
+        activation: factory of the non-linearity after each convolution.
+        bn_eps: batch norm's $\varepsilon$.
+        bn_momentum: batch norm's momentum (see [`ConvNormActivation`][refimpl.layers.ConvNormActivation]).
     """
 
     def __init__(
@@ -192,14 +242,21 @@ class DepthwiseSeparable(nn.Module):
         stride: int = 1,
         kernel_size: int = 3,
         activation: ActivationFactory = nn.ReLU,
+        *,
+        bn_eps: float = BN_EPS,
+        bn_momentum: Optional[float] = BN_MOMENTUM,
     ) -> None:
         super().__init__()
+        in_channels = _checks.positive("in_channels", in_channels)
+        norm = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
         self.depthwise = ConvNormActivation(
-            in_channels, in_channels, kernel_size, stride=stride, groups=in_channels, activation=activation
+            in_channels, in_channels, kernel_size, stride=stride, groups=in_channels, activation=activation, **norm
         )
-        self.pointwise = ConvNormActivation(in_channels, out_channels, 1, activation=activation)
+        self.pointwise = ConvNormActivation(in_channels, out_channels, 1, activation=activation, **norm)
 
     def forward(self, x: Tensor) -> Tensor:
+        conv = self.depthwise.conv
+        _checks.batch(x, conv.in_channels, 2, "DepthwiseSeparable", conv.weight.dtype)
         return self.pointwise(self.depthwise(x))
 
 
@@ -210,15 +267,25 @@ class SqueezeExcite(nn.Module):
     back → gate → channel-wise rescaling. MobileNetV3 fixes ``squeeze_channels`` to 1/4 of the
     expansion width (rounded with [`make_divisible`][refimpl.layers.make_divisible]) and gates
     with h-sigmoid.
+
+    Args:
+        channels: channels of the input, rescaled one by one.
+        squeeze_channels: width of the bottleneck between the two $1 \times 1$ convolutions.
+        gate: the function applied to the excitation (h-sigmoid; ``torch.sigmoid`` in SENet).
     """
 
     def __init__(self, channels: int, squeeze_channels: int, gate: Callable[[Tensor], Tensor] = h_sigmoid) -> None:
         super().__init__()
+        channels = _checks.positive("channels", channels)
+        squeeze_channels = _checks.positive("squeeze_channels", squeeze_channels, "e.g. channels / 4")
+        if not callable(gate):
+            raise _checks.ArgumentTypeError(f"gate must be a function such as h_sigmoid or torch.sigmoid; got {_checks.describe(gate)}")
         self.reduce = nn.Conv2d(channels, squeeze_channels, 1)
         self.expand = nn.Conv2d(squeeze_channels, channels, 1)
         self.gate = gate
 
     def forward(self, x: Tensor) -> Tensor:
+        _checks.batch(x, self.reduce.in_channels, 2, "SqueezeExcite", self.reduce.weight.dtype)
         s = F.adaptive_avg_pool2d(x, 1)  # (N, C, 1, 1)
         s = self.expand(F.relu(self.reduce(s)))
         return x * self.gate(s)
@@ -233,11 +300,16 @@ class InvertedResidual(nn.Module):
     is 1 and the widths match.
 
     Args:
-        in_channels: $k$.  hidden_channels: $tk$ (MobileNetV3's "exp size").
-        out_channels: $k'$.  stride: $s$.  kernel_size: depthwise kernel (3 or 5).
+        in_channels: $k$.
+        hidden_channels: $tk$ (MobileNetV3's "exp size").
+        out_channels: $k'$.
+        stride: $s$.
+        kernel_size: depthwise kernel (3 or 5); odd, so that "same" padding keeps the size.
         activation: non-linearity after expansion and depthwise (ReLU6 in V2; ReLU or h-swish in V3).
         squeeze_channels: width of the squeeze-and-excite bottleneck, or ``None`` for none.
         dilation: atrous rate of the depthwise convolution (MobileNetV3's LR-ASPP backbone uses 2).
+        bn_eps: batch norm's $\varepsilon$.
+        bn_momentum: batch norm's momentum (see [`ConvNormActivation`][refimpl.layers.ConvNormActivation]).
     """
 
     def __init__(
@@ -250,26 +322,38 @@ class InvertedResidual(nn.Module):
         activation: ActivationFactory = nn.ReLU6,
         squeeze_channels: Optional[int] = None,
         dilation: int = 1,
+        *,
+        bn_eps: float = BN_EPS,
+        bn_momentum: Optional[float] = BN_MOMENTUM,
     ) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2; got {stride!r}")
+        in_channels = _checks.positive("in_channels", in_channels)
+        hidden_channels = _checks.positive("hidden_channels", hidden_channels)
+        out_channels = _checks.positive("out_channels", out_channels)
+        stride = _checks.choice("stride", stride, (1, 2))
+        kernel_size = _checks.positive("kernel_size", kernel_size, "odd, e.g. 3 or 5")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (e.g. 3 or 5) so that 'same' padding keeps the size; got {kernel_size}")
+        squeeze_channels = _checks.optional_positive("squeeze_channels", squeeze_channels)
+        norm = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
+        self.in_channels = in_channels
         self.use_residual = stride == 1 and in_channels == out_channels
         self.expand = (
-            ConvNormActivation(in_channels, hidden_channels, 1, activation=activation)
+            ConvNormActivation(in_channels, hidden_channels, 1, activation=activation, **norm)
             if hidden_channels != in_channels
             else nn.Identity()
         )
         self.depthwise = ConvNormActivation(
             hidden_channels, hidden_channels, kernel_size, stride=stride, groups=hidden_channels, activation=activation,
-            dilation=dilation,
+            dilation=dilation, **norm,
         )
         self.squeeze_excite = (
             SqueezeExcite(hidden_channels, squeeze_channels) if squeeze_channels is not None else nn.Identity()
         )
-        self.project = ConvNormActivation(hidden_channels, out_channels, 1, activation=None)  # linear bottleneck
+        self.project = ConvNormActivation(hidden_channels, out_channels, 1, activation=None, **norm)  # linear bottleneck
 
     def forward(self, x: Tensor) -> Tensor:
+        _checks.batch(x, self.in_channels, 2, "InvertedResidual", self.depthwise.conv.weight.dtype)
         y = self.project(self.squeeze_excite(self.depthwise(self.expand(x))))
         return x + y if self.use_residual else y
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
+from refimpl import _checks
 from refimpl.layers import ConvNormActivation, DepthwiseSeparable, check_input, check_width_multiplier
 
 
@@ -59,7 +60,8 @@ RESOLUTIONS = (224, 192, 160, 128)
 
 def thin(channels: int, width_multiplier: float) -> int:
     r"""Width multiplier of Sec. 3.3: $\alpha N$ channels, truncated like the TF reference (``int``), at least 8."""
-    return max(MIN_CHANNELS, int(channels * width_multiplier))
+    channels = _checks.positive("channels", channels)
+    return max(MIN_CHANNELS, int(channels * check_width_multiplier(width_multiplier)))
 
 
 class MobileNetV1(nn.Module):
@@ -86,8 +88,10 @@ class MobileNetV1(nn.Module):
     ) -> None:
         super().__init__()
         alpha = check_width_multiplier(width_multiplier)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
+        num_classes = _checks.positive("num_classes", num_classes, "e.g. 1000 for ImageNet")
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 3 for RGB")
+        separable = _checks.flag("separable", separable)
+        body = _checks.rows("body", body, Separable._fields, "Separable(s, c) rows such as BODY")
         self.in_channels = in_channels
         width = thin(STEM_CHANNELS, alpha)
         layers: list[nn.Module] = [ConvNormActivation(in_channels, width, 3, stride=2)]  # 224² × 3 → 112² × 32α
@@ -103,7 +107,7 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(width, num_classes)  # "FC / s1, 1024 × 1000"
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, self.in_channels, 2, "MobileNetV1")
+        check_input(x, self.in_channels, 2, "MobileNetV1", self.classifier.weight.dtype)
         x = self.features(x)  # (N, 1024α, H/32, W/32)
         x = self.pool(x).flatten(1)  # (N, 1024α)
         return self.classifier(x)  # (N, num_classes)

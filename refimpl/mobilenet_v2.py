@@ -22,6 +22,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from refimpl import _checks
 from refimpl.analysis import to_meta
 from refimpl.layers import (
     ConvNormActivation,
@@ -85,7 +86,12 @@ def width(channels: int, width_multiplier: float, divisor: int = CHANNEL_DIVISOR
 
     8 is the TF reference implementation's rounding; ``divisor=1`` rounds $\alpha c$ to the nearest integer.
     """
-    return make_divisible(channels * width_multiplier, divisor)
+    channels = _checks.positive("channels", channels)
+    return make_divisible(channels * check_width_multiplier(width_multiplier), _check_divisor(divisor))
+
+
+def _check_divisor(divisor: int) -> int:
+    return _checks.positive("divisor", divisor, "8 in the TF reference, 1 for plain rounding")
 
 
 def last_width(width_multiplier: float, divisor: int = CHANNEL_DIVISOR) -> int:
@@ -95,7 +101,7 @@ def last_width(width_multiplier: float, divisor: int = CHANNEL_DIVISOR) -> int:
     last convolutional layer." For $\alpha > 1$ it is scaled like every other layer (TF reference:
     ``_make_divisible(1280 * max(1.0, depth_multiplier))``), so 1.4 gives 1792.
     """
-    return width(LAST_CHANNELS, max(1.0, width_multiplier), divisor)
+    return width(LAST_CHANNELS, max(1.0, check_width_multiplier(width_multiplier)), divisor)
 
 
 def block_specs(
@@ -109,8 +115,10 @@ def block_specs(
     [`InvertedResidual`][refimpl.layers.InvertedResidual] builds no expansion convolution.
     """
     alpha = check_width_multiplier(width_multiplier)
-    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
-        raise ValueError(f"divisor must be a positive integer (8 in the TF reference, 1 for plain rounding); got {divisor!r}")
+    divisor = _check_divisor(divisor)
+    rows = _checks.rows("rows", rows, Bottleneck._fields, "Bottleneck(t, c, n, s) rows such as BOTTLENECKS")
+    for i, row in enumerate(rows):
+        _checks.choice(f"rows[{i}].s", row[3], (1, 2), "the stride of an inverted residual")
     k = width(STEM_CHANNELS, alpha, divisor)
     specs: list[BlockSpec] = []
     for t, c, n, s in rows:
@@ -150,10 +158,9 @@ class MobileNetV2(nn.Module):
     ) -> None:
         super().__init__()
         alpha = check_width_multiplier(width_multiplier)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, e.g. 1000; got {num_classes!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, e.g. 3 for RGB; got {in_channels!r}")
+        num_classes = _checks.positive("num_classes", num_classes, "e.g. 1000")
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 3 for RGB")
+        last_channels = _checks.optional_positive("last_channels", last_channels, "e.g. 1280")
         self.in_channels = in_channels
         self.width_multiplier = alpha
         self.specs = block_specs(alpha, divisor=channel_divisor)
@@ -165,15 +172,13 @@ class MobileNetV2(nn.Module):
               for b in self.specs)
         )
         last = last_width(alpha, channel_divisor) if last_channels is None else last_channels
-        if isinstance(last, bool) or not isinstance(last, int) or last < 1:
-            raise ValueError(f"last_channels must be a positive integer, e.g. 1280, or None; got {last_channels!r}")
         self.last = ConvNormActivation(self.specs[-1].out_channels, last, 1, activation=nn.ReLU6)
         self.pool = nn.AdaptiveAvgPool2d(1)  # "avgpool 7x7" at 224²; adaptive for the other resolutions
         self.dropout = nn.Dropout(DROPOUT)
         self.classifier = nn.Conv2d(last, num_classes, 1)  # "conv2d 1x1, k"; a bias, as in the TF reference
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, self.in_channels, 2, "MobileNetV2")
+        check_input(x, self.in_channels, 2, "MobileNetV2", self.classifier.weight.dtype)
         x = self.stem(x)  # (N, 32α, H/2, W/2)
         x = self.bottlenecks(x)  # (N, 320α, H/32, W/32)
         x = self.last(x)  # (N, 1280, H/32, W/32)
@@ -210,7 +215,16 @@ def operations(model: nn.Module, input_shape: Sequence[int]) -> list[Operation]:
     $s^2 k$ and writing $s'^2 k'$ values; every other convolution or linear layer (all of
     MobileNetV1's) is an operation of its own. Batch norm and activations are applied in place.
     Runs on the ``meta`` device.
+
+    Args:
+        model: a model such as [`MobileNetV2`][refimpl.mobilenet_v2.MobileNetV2] (it is copied to ``meta``).
+        input_shape: ``(N, C, H, W)``, e.g. ``(1, 3, 224, 224)``.
     """
+    if not isinstance(model, nn.Module):
+        raise _checks.ArgumentTypeError(f"model must be a torch.nn.Module such as MobileNetV2(); got {_checks.describe(model)}")
+    input_shape = _checks.sequence("input_shape", input_shape, "a shape (N, C, H, W) such as (1, 3, 224, 224)", 1)
+    for i, n in enumerate(input_shape):
+        _checks.positive(f"input_shape[{i}]", n)
     meta = to_meta(model)
     chosen: dict[str, nn.Module] = {}
     for name, module in meta.named_modules():

@@ -11,7 +11,8 @@ of Sec. 6.4 (Fig. 10).
 
 Where the paper is silent the TensorFlow reference implementation (tensorflow/models,
 ``research/slim/nets/mobilenet/mobilenet_v3.py``, "the reference code" below) decides: channel
-rounding, the width of the squeeze-and-excite bottleneck, dropout, batch-norm ε.
+rounding, the width of the squeeze-and-excite bottleneck, dropout, batch-norm ε. The batch-norm
+momentum is the paper's ([`BN_MOMENTUM`][refimpl.mobilenet_v3.BN_MOMENTUM]).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import NamedTuple, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from refimpl import _checks
 from refimpl.layers import (
     ConvNormActivation,
     HSwish,
@@ -137,6 +139,15 @@ ORIGINAL_LAST_STAGE = (960, 320, 1280)
 DROPOUT = 0.2
 """Sec. 6.1.1, "dropout of 0.8", is TensorFlow's keep probability: PyTorch's ``p`` is 1 − 0.8."""
 
+BN_MOMENTUM = 0.01
+"""Sec. 6.1.1: "All our convolutional layers use batch-normalization layers with average decay of 0.99".
+
+TensorFlow's decay $d$ keeps $d$ of the running statistics per step; PyTorch's momentum is the
+share of the new batch, $1 - d$ = 0.01 (PyTorch's default 0.1 would be a decay of 0.9). It changes
+only how the running statistics move in training: no parameter, shape or output in eval mode.
+The LR-ASPP head (Sec. 6.4, which gives no decay) uses the same.
+"""
+
 _NONLINEARITY = {RE: nn.ReLU, HS: HSwish}
 
 
@@ -146,6 +157,7 @@ def squeeze_width(exp_size: int) -> int:
     The rounding is the reference code's (``squeeze_excite(divisible_by=8)``), with
     [`make_divisible`][refimpl.layers.make_divisible]: e.g. 72/4 = 18 → 24, 120/4 = 30 → 32.
     """
+    exp_size = _checks.positive("exp_size", exp_size)
     return make_divisible(exp_size / SE_REDUCTION, 8)
 
 
@@ -165,7 +177,8 @@ def _body(
     """
     scaled = _thinner(alpha)
     width = scaled(stem_channels)
-    layers: list[nn.Module] = [ConvNormActivation(in_channels, width, 3, stride=2, activation=HSwish)]  # (N, 16α, H/2, W/2)
+    layers: list[nn.Module] = [ConvNormActivation(in_channels, width, 3, stride=2, activation=HSwish,
+                                                  bn_momentum=BN_MOMENTUM)]  # (N, 16α, H/2, W/2)
     table_input = spec.stem
     for i, (kernel, exp_size, out, se, nl, s) in enumerate(spec.bnecks):
         dilation = dilations[i] if dilations else 1
@@ -173,14 +186,15 @@ def _body(
         layers.append(InvertedResidual(
             width, hidden, scaled(out), stride=1 if dilation > 1 else s, kernel_size=kernel,
             activation=_NONLINEARITY[nl], squeeze_channels=squeeze_width(hidden) if se else None, dilation=dilation,
+            bn_momentum=BN_MOMENTUM,
         ))
         width, table_input = scaled(out), out
     return layers, width
 
 
 def _check_variant(variant: str) -> Variant:
-    if variant not in VARIANTS:
-        raise ValueError(f"MobileNetV3 variant must be one of {sorted(VARIANTS)} (Tables 1 and 2); got {variant!r}")
+    if not isinstance(variant, str) or variant not in VARIANTS:
+        raise ValueError(f"MobileNetV3 variant must be one of {sorted(VARIANTS)} (Tables 1 and 2); got {_checks.describe(variant)}")
     return VARIANTS[variant]
 
 
@@ -231,14 +245,19 @@ class MobileNetV3(nn.Module):
         super().__init__()
         spec = _check_variant(variant)
         alpha = check_width_multiplier(width_multiplier)
-        if stem_channels not in (spec.stem, STEM_CHANNELS_ORIGINAL):
-            raise ValueError(f"stem_channels must be 16 (MobileNetV3) or 32 (Sec. 5.1's original); got {stem_channels!r}")
-        if last_stage not in ("efficient", "original"):
-            raise ValueError(f"last_stage must be 'efficient' or 'original' (Fig. 5); got {last_stage!r}")
+        if not _checks.is_int(stem_channels) or stem_channels not in (spec.stem, STEM_CHANNELS_ORIGINAL):
+            raise ValueError(f"stem_channels must be 16 (MobileNetV3) or 32 (Sec. 5.1's original); got {_checks.describe(stem_channels)}")
+        stem_channels = int(stem_channels)
+        if not isinstance(last_stage, str) or last_stage not in ("efficient", "original"):
+            raise ValueError(f"last_stage must be 'efficient' or 'original' (Fig. 5); got {_checks.describe(last_stage)}")
         if last_stage == "original" and variant != "large":
             raise ValueError("last_stage='original' is Fig. 5's MobileNetV3-Large stage; use variant='large'")
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
+        num_classes = _checks.positive("num_classes", num_classes, "e.g. 1000 for ImageNet")
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 3 for RGB")
+        features = _checks.optional_positive("features", features, "e.g. 1280")
+        last_conv_se = _checks.optional_flag("last_conv_se", last_conv_se)
+        thin_features = _checks.flag("thin_features", thin_features)
+        dropout = _checks.probability("dropout", dropout, f"e.g. {DROPOUT}")
         self.variant, self.in_channels = variant, in_channels
 
         scaled = _thinner(alpha)
@@ -250,8 +269,9 @@ class MobileNetV3(nn.Module):
             # DEVIATION from Fig. 5, which gives no kernel, SE or non-linearity for this block:
             # we take 3×3 (MnasNet-A1's last block), no SE, and h-swish like the rows before it.
             expand, project, head = ORIGINAL_LAST_STAGE
-            layers.append(InvertedResidual(width, scaled(expand), scaled(project), kernel_size=3, activation=HSwish))
-            layers.append(ConvNormActivation(scaled(project), scaled(head), 1, activation=HSwish))
+            layers.append(InvertedResidual(width, scaled(expand), scaled(project), kernel_size=3, activation=HSwish,
+                                           bn_momentum=BN_MOMENTUM))
+            layers.append(ConvNormActivation(scaled(project), scaled(head), 1, activation=HSwish, bn_momentum=BN_MOMENTUM))
             width = feature_width = scaled(head)
             self.features = nn.Sequential(*layers)  # (N, 1280α, H/32, W/32)
             self.pool = nn.AdaptiveAvgPool2d(1)
@@ -259,7 +279,7 @@ class MobileNetV3(nn.Module):
         else:
             se = spec.last_conv_se if last_conv_se is None else last_conv_se
             last = scaled(spec.last_conv)
-            layers.append(ConvNormActivation(width, last, 1, activation=HSwish))  # "conv2d, 1x1"
+            layers.append(ConvNormActivation(width, last, 1, activation=HSwish, bn_momentum=BN_MOMENTUM))  # "conv2d, 1x1"
             if se:
                 layers.append(SqueezeExcite(last, squeeze_width(last)))
             self.features = nn.Sequential(*layers)  # (N, last_conv·α, H/32, W/32)
@@ -274,7 +294,7 @@ class MobileNetV3(nn.Module):
         self.classifier = nn.Conv2d(feature_width, num_classes, 1)  # "conv2d 1x1, NBN", k outputs
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, self.in_channels, 2, f"MobileNetV3-{self.variant.capitalize()}")
+        check_input(x, self.in_channels, 2, f"MobileNetV3-{self.variant.capitalize()}", self.classifier.weight.dtype)
         x = self.features(x)  # (N, C, H/32, W/32)
         x = self.head(self.pool(x))  # (N, features, 1, 1)
         return self.classifier(self.dropout(x)).flatten(1)  # (N, num_classes)
@@ -327,8 +347,11 @@ class LRASPP(nn.Module):
         super().__init__()
         spec = _check_variant(variant)
         alpha = check_width_multiplier(width_multiplier)
-        if num_classes < 1 or filters < 1:
-            raise ValueError(f"num_classes and filters must be positive integers; got {num_classes!r}, {filters!r}")
+        num_classes = _checks.positive("num_classes", num_classes, "e.g. 19 for Cityscapes")
+        filters = _checks.positive("filters", filters, "128 or 256 in Table 7")
+        reduce_filters = _checks.flag("reduce_filters", reduce_filters)
+        atrous = _checks.flag("atrous", atrous)
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 3 for RGB")
         self.variant, self.in_channels = variant, in_channels
         c4 = C4_ROW[variant]
         rows, last_conv = list(spec.bnecks), spec.last_conv
@@ -341,7 +364,7 @@ class LRASPP(nn.Module):
         dilations = [2 if atrous and i >= c4 else 1 for i in range(len(rows))]
         layers, width = _body(spec._replace(bnecks=tuple(rows)), alpha, in_channels, spec.stem, dilations)
         last = _thinner(alpha)(last_conv)
-        layers.append(ConvNormActivation(width, last, 1, activation=HSwish))
+        layers.append(ConvNormActivation(width, last, 1, activation=HSwish, bn_momentum=BN_MOMENTUM))
         self.backbone = nn.Sequential(*layers)
         # The 1/8 features: the output of the last row whose cumulative stride is 8.
         strides = [2]
@@ -349,13 +372,14 @@ class LRASPP(nn.Module):
             strides.append(strides[-1] * (row.s if d == 1 else 1))
         self.low_index = max(i for i, s in enumerate(strides) if s == 8)
         low_width = _thinner(alpha)(rows[self.low_index - 1].out)
-        self.cbr = ConvNormActivation(last, filters, 1, activation=nn.ReLU)  # "1×1 Conv, BN, ReLU"
+        self.cbr = ConvNormActivation(last, filters, 1, activation=nn.ReLU, bn_momentum=BN_MOMENTUM)  # "1×1 Conv, BN, ReLU"
         self.scale = nn.Conv2d(last, filters, 1, bias=False)  # after the 49×49 pool, then sigmoid
         self.high_classifier = nn.Conv2d(filters, num_classes, 1)
         self.low_classifier = nn.Conv2d(low_width, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, self.in_channels, 2, f"LR-ASPP (MobileNetV3-{self.variant.capitalize()})")
+        check_input(x, self.in_channels, 2, f"LR-ASPP (MobileNetV3-{self.variant.capitalize()})",
+                    self.low_classifier.weight.dtype)
         for i, layer in enumerate(self.backbone):
             x = layer(x)
             if i == self.low_index:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import Tensor, nn
 
+from refimpl import _checks
 from refimpl.layers import batch_norm_class, check_input, conv_class, conv_transpose_class, max_pool_class
 
 
@@ -98,7 +99,8 @@ class ConvUnit(nn.Sequential):
     (see `refimpl.unet3d`).
 
     Args:
-        in_channels: input channels.  out_channels: output channels.
+        in_channels: input channels.
+        out_channels: output channels.
         padding: ``"valid"`` (the paper: unpadded) or ``"same"``.
         norm: batch normalisation before the ReLU (3D U-Net, Sec. 2).
         norm_affine: give the batch norm a learned scale and shift.
@@ -115,6 +117,10 @@ class ConvUnit(nn.Sequential):
         dims: int = 2,
     ) -> None:
         super().__init__()
+        in_channels = _checks.positive("in_channels", in_channels)
+        out_channels = _checks.positive("out_channels", out_channels)
+        norm = _checks.flag("norm", norm)
+        norm_affine = _checks.flag("norm_affine", norm_affine)
         # DEVIATION from Ronneberger et al. 2015 when padding="same": the output keeps the input's size.
         # padding="valid" (the default) is the paper's "unpadded convolutions", 572² → 388².
         self.add_module("conv", conv_class(dims)(in_channels, out_channels, KERNEL, padding=_padding(padding)))
@@ -128,11 +134,14 @@ class ConvPair(nn.Sequential):
 
     def __init__(self, in_channels: int, c1: int, c2: int, **unit_options) -> None:
         super().__init__()
+        c1, c2 = _checks.positive("c1", c1), _checks.positive("c2", c2)
         self.conv1 = ConvUnit(in_channels, c1, **unit_options)
         self.conv2 = ConvUnit(c1, c2, **unit_options)
 
 
 def _padding(padding: str) -> int:
+    if not isinstance(padding, str):
+        raise ValueError(f'padding must be "valid" (the paper) or "same"; got {_checks.describe(padding)}')
     if padding == "valid":
         return 0
     if padding == "same":
@@ -141,7 +150,19 @@ def _padding(padding: str) -> int:
 
 
 def center_crop(x: Tensor, size: Sequence[int]) -> Tensor:
-    """The central ``size`` of ``x``'s spatial dimensions: Sec. 2's "correspondingly cropped feature map"."""
+    """The central ``size`` of ``x``'s spatial dimensions: Sec. 2's "correspondingly cropped feature map".
+
+    Args:
+        x: ``(N, C, *spatial)``.
+        size: the spatial size to keep, one side per spatial dimension, each at most ``x``'s.
+    """
+    _checks.tensor("x", x, "center_crop")
+    size = _checks.sequence("size", size, "one side length per spatial dimension of x")
+    if x.dim() < 3 or len(size) != x.dim() - 2:
+        raise ValueError(f"center_crop: size must give one side per spatial dimension of x (N, C, *spatial); "
+                         f"got size {size} for x of shape {tuple(x.shape)}")
+    for i, (have, want) in enumerate(zip(x.shape[2:], size)):
+        _checks.integer(f"size[{i}]", want, 1, int(have), hint="a crop cannot be larger than the feature map")
     slices = [slice(None), slice(None)]
     for have, want in zip(x.shape[2:], size):
         start = (have - want) // 2
@@ -168,7 +189,8 @@ class UNet(nn.Module):
             than ``contracting``.
         dims: spatial dimensions (2 for images, 3 for volumes).
         padding: ``"valid"`` (the paper's unpadded convolutions) or ``"same"``.
-        norm: batch norm before each ReLU (3D U-Net); ``norm_affine`` gives it a scale and shift.
+        norm: batch norm before each ReLU (3D U-Net).
+        norm_affine: give that batch norm a learned scale and shift.
         dropout: drop-out probability "at the end of the contracting path" (Sec. 3.1); 0 for none.
             The paper does not give the probability.
         up_bias: give the up-convolutions a bias.
@@ -191,14 +213,22 @@ class UNet(nn.Module):
         name: str = "U-Net",
     ) -> None:
         super().__init__()
+        contracting = _checks.rows("contracting", contracting, Contracting._fields, "Contracting(c1, c2) rows such as CONTRACTING")
+        expanding = _checks.rows("expanding", expanding, Expanding._fields, "Expanding(up, c1, c2) rows such as EXPANDING",
+                                 min_rows=0)
         if len(expanding) != len(contracting) - 1:
             raise ValueError(
                 f"expanding needs one row per pooling, len(contracting) - 1 = {len(contracting) - 1}; got {len(expanding)}"
             )
-        if in_channels < 1 or num_classes < 1:
-            raise ValueError(f"in_channels and num_classes must be positive; got {in_channels}, {num_classes}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a probability in [0, 1); got {dropout!r}")
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 1 for grey-scale images")
+        num_classes = _checks.positive("num_classes", num_classes, "e.g. 2")
+        dropout = _checks.probability("dropout", dropout, "0 for none")
+        norm, norm_affine = _checks.flag("norm", norm), _checks.flag("norm_affine", norm_affine)
+        up_bias = _checks.flag("up_bias", up_bias)
+        conv_class(dims)  # refuses dims other than 1, 2, 3
+        dims = int(dims)
+        if not isinstance(name, str):
+            raise _checks.ArgumentTypeError(f"name must be a string such as 'U-Net'; got {_checks.describe(name)}")
         _padding(padding)
         self.in_channels, self.num_classes, self.dims, self.padding, self.name = in_channels, num_classes, dims, padding, name
         unit = dict(padding=padding, norm=norm, norm_affine=norm_affine, dims=dims)
@@ -228,7 +258,7 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         r"""Logits $a_k(x)$, shape ``(N, K, *output size)``, for an input ``(N, in_channels, *size)`` of valid sizes."""
-        check_input(x, self.in_channels, self.dims, self.name)
+        check_input(x, self.in_channels, self.dims, self.name, self.head.weight.dtype)
         for size in x.shape[2:]:
             self.check_size(size)
         skips = []
@@ -252,7 +282,7 @@ class UNet(nn.Module):
 
     def output_size(self, size: int) -> Optional[int]:
         """Side length of the output for an input side ``size``, or ``None`` when ``size`` is not a valid tile."""
-        x, shrink = size, self._shrink
+        x, shrink = _checks.integer("size", size, None), self._shrink
         for _ in range(self.depth):
             x -= shrink
             if x < 1 or x % 2:          # "all 2x2 max-pooling operations are applied to a layer with an even x- and y-size"
@@ -284,11 +314,13 @@ class UNet(nn.Module):
 
     def valid_sizes(self, low: int, high: int) -> list[int]:
         """Every valid side length in ``[low, high]``."""
+        low, high = _checks.integer("low", low, None), _checks.integer("high", high, None)
         a, c, k_min = self.tile_rule()
         return [a * k + c for k in range(k_min, (high - c) // a + 1) if a * k + c >= low]
 
     def nearest_valid_sizes(self, size: int) -> list[int]:
         """The valid side lengths just below and just above ``size`` (one of them if ``size`` is below the smallest)."""
+        size = _checks.integer("size", size, None)
         a, c, k_min = self.tile_rule()
         k = (size - c) // a
         candidates = [a * k + c, a * (k + 1) + c]
@@ -296,6 +328,7 @@ class UNet(nn.Module):
 
     def check_size(self, size: int) -> None:
         """Raise `ValueError`, naming the nearest valid sizes, unless ``size`` is a valid side length."""
+        size = _checks.integer("size", size, None)
         if self.output_size(size) is not None:
             return
         a, c, k_min = self.tile_rule()
@@ -331,7 +364,8 @@ def incoming_nodes(module: nn.Module) -> int:
         return module.in_channels // module.groups * max(1, taps)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return module.in_channels // module.groups * math.prod(module.kernel_size)
-    raise ValueError(f"incoming_nodes needs a convolution or up-convolution; got {type(module).__name__}")
+    raise _checks.ArgumentTypeError(f"incoming_nodes needs a convolution or up-convolution (nn.Conv2d, "
+                                    f"nn.ConvTranspose3d, …); got {type(module).__name__}")
 
 
 def init_weights(model: nn.Module) -> nn.Module:
@@ -345,6 +379,8 @@ def init_weights(model: nn.Module) -> nn.Module:
     A model on the ``meta`` device has no values to draw, so it is returned as it is (drawing on
     ``meta`` would also import PyTorch's reference kernels, about 1.5 s).
     """
+    if not isinstance(model, nn.Module):
+        raise _checks.ArgumentTypeError(f"init_weights needs a torch.nn.Module such as UNet(); got {_checks.describe(model)}")
     for module in model.modules():
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
             if module.weight.device.type == "meta":
@@ -364,8 +400,14 @@ def class_balance_weights(labels: np.ndarray) -> np.ndarray:
     The paper does not give the formula; this is inverse class frequency, normalised so that the
     most frequent class has weight 1: $w_c(x) = n_{\max} / n_{l(x)}$ with $n_k$ the number of
     pixels of class $k$ in ``labels``.
+
+    Args:
+        labels: class labels, an array (or array-like) of at least one pixel.
     """
     labels = np.asarray(labels)
+    if labels.dtype.kind not in "biuf" or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty array of class labels (bool, integer or float); "
+                         f"got shape {labels.shape} and dtype {labels.dtype}")
     classes, counts = np.unique(labels, return_counts=True)
     weight = counts.max() / counts
     return weight[np.searchsorted(classes, labels)].astype(np.float64)
@@ -389,15 +431,20 @@ def weight_map(
     Args:
         instances: integer instance labels, 0 for background and 1, 2, … for the cells (any number of
             spatial dimensions).
-        w0: $w_0$ (10 in the paper).  sigma: $\sigma$ in pixels (≈ 5 in the paper).
+        w0: $w_0$ (10 in the paper).
+        sigma: $\sigma$ in pixels (≈ 5 in the paper).
         class_weights: $w_c(x)$ per pixel; ``None`` uses
             [`class_balance_weights`][refimpl.unet.class_balance_weights] of foreground/background.
         background_only: add the border term on background pixels only. Eq. 2 as printed adds it
             everywhere (the default); Fig. 3d shows it where it matters, between touching cells.
     """
     instances = np.asarray(instances)
-    if not np.issubdtype(instances.dtype, np.integer) or instances.min() < 0:
-        raise ValueError("instances must be non-negative integer instance labels (0 = background)")
+    if not np.issubdtype(instances.dtype, np.integer) or instances.ndim < 1 or instances.size == 0 or instances.min() < 0:
+        raise ValueError(f"instances must be a non-empty array of non-negative integer instance labels (0 = background); "
+                         f"got shape {instances.shape} and dtype {instances.dtype}")
+    w0 = _checks.real("w0", w0, 0.0, hint=f"{W0:g} in the paper")
+    sigma = _checks.real("sigma", sigma, 0.0, low_open=True, hint=f"pixels, {SIGMA:g} in the paper")
+    background_only = _checks.flag("background_only", background_only)
     w_c = class_balance_weights(instances > 0) if class_weights is None else np.asarray(class_weights, dtype=np.float64)
     if w_c.shape != instances.shape:
         raise ValueError(f"class_weights must have the shape of instances {instances.shape}; got {w_c.shape}")
@@ -425,18 +472,44 @@ def weighted_cross_entropy(logits: Tensor, target: Tensor, weight: Tensor, reduc
         target: $\ell(x)$, class indices, shape ``(N, *spatial)``.
         weight: $w(x)$, shape ``(N, *spatial)`` (or broadcastable to it).
         reduction: ``"sum"`` (Eq. 1) or ``"mean"`` ($L / \sum_x w(x)$).
+
+    ``target`` must be an integer tensor of classes in $\{0, …, K-1\}$ (checked, except on ``meta``).
     """
-    if logits.dim() != target.dim() + 1:
-        raise ValueError(f"logits (N, K, ...) need one more dimension than target (N, ...); got {tuple(logits.shape)} and {tuple(target.shape)}")
+    _check_cross_entropy_inputs(logits, target, weight, reduction, "weighted_cross_entropy")
     log_p = F.log_softmax(logits, dim=1)
     log_p_true = log_p.gather(1, target.long().unsqueeze(1)).squeeze(1)  # log p_{l(x)}(x), (N, *spatial)
     weight = weight.to(log_p.dtype).expand_as(log_p_true)
     loss = -(weight * log_p_true).sum()
     if reduction == "sum":
         return loss
-    if reduction == "mean":
-        return loss / weight.sum()
-    raise ValueError(f'reduction must be "sum" or "mean"; got {reduction!r}')
+    return loss / weight.sum()  # "mean"
+
+
+def _check_cross_entropy_inputs(logits: Tensor, target: Tensor, weight: Tensor, reduction: str, owner: str) -> None:
+    """Types and shapes of a cross-entropy's logits ``(N, K, *spatial)``, target and weight ``(N, *spatial)``."""
+    if not isinstance(reduction, str) or reduction not in ("sum", "mean"):
+        raise ValueError(f'reduction must be "sum" or "mean"; got {_checks.describe(reduction)}')
+    _checks.floating("logits", logits, owner)
+    _checks.labels("target", target, owner)
+    _checks.tensor("weight", weight, owner)
+    if logits.dim() != target.dim() + 1:
+        raise ValueError(f"logits (N, K, ...) need one more dimension than target (N, ...); got {tuple(logits.shape)} and {tuple(target.shape)}")
+    if target.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"{owner}: target must have the shape of logits without the class axis, "
+                         f"{tuple(logits.shape[:1] + logits.shape[2:])}; got {tuple(target.shape)}")
+    try:
+        fits = torch.broadcast_shapes(weight.shape, target.shape) == target.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{owner}: weight must have the shape of target {tuple(target.shape)} or broadcast to it; "
+                         f"got {tuple(weight.shape)}")
+    classes = logits.shape[1]
+    if _checks.has_values(target) and target.numel():
+        low, high = _checks.value_range(target.to(torch.int64) if target.dtype == torch.bool else target)
+        if low < 0 or high >= classes:
+            raise ValueError(f"{owner}: target must hold class indices in [0, {classes - 1}] for {classes} logit channels; "
+                             f"got values from {low} to {high}")
 
 
 # --------------------------------------------------------------------------- overlap-tile prediction
@@ -448,7 +521,24 @@ def mirror_pad(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
     "To predict the pixels in the border region of the image, the missing context is extrapolated by
     mirroring the input image" (Sec. 1). The mirror does not repeat the edge pixel (NumPy's
     ``"reflect"``) and may be wider than the image.
+
+    Args:
+        x: ``(N, C, *spatial)``, every spatial side at least 1.
+        pads: ``(before, after)`` pairs of non-negative integers, one per spatial axis (or fewer).
     """
+    _checks.tensor("x", x, "mirror_pad")
+    pads = _checks.sequence("pads", pads, "(before, after) pairs, one per spatial axis")
+    if len(pads) > x.dim() - 2:
+        raise ValueError(f"mirror_pad: pads must give at most one (before, after) pair per spatial axis of x "
+                         f"(shape {tuple(x.shape)}); got {len(pads)} pairs")
+    for i, pair in enumerate(pads):
+        pair = _checks.sequence(f"pads[{i}]", pair, "a (before, after) pair of non-negative integers")
+        if len(pair) != 2:
+            raise ValueError(f"pads[{i}] must be a (before, after) pair of non-negative integers; got {pair}")
+        for side in pair:
+            _checks.integer(f"pads[{i}]", side, 0, hint="pixels to add before and after")
+        if x.shape[2 + i] < 1:
+            raise ValueError(f"mirror_pad cannot mirror an empty axis: x has shape {tuple(x.shape)}")
     for axis, (before, after) in enumerate(pads, start=2):
         n = x.shape[axis]
         idx = torch.arange(-before, n + after, device=x.device)
@@ -460,7 +550,24 @@ def mirror_pad(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
 
 
 def tiling(model: UNet, image_size: Sequence[int], tile: int, step: Optional[int] = None) -> tuple[int, int, list[int]]:
-    """``(margin, step, tiles per axis)`` of [`predict_tiled`][refimpl.unet.predict_tiled] for an image of ``image_size``."""
+    """``(margin, step, tiles per axis)`` of [`predict_tiled`][refimpl.unet.predict_tiled] for an image of ``image_size``.
+
+    Args:
+        model: a [`UNet`][refimpl.unet.UNet] with valid convolutions.
+        image_size: the image's spatial size, one side (at least 1) per spatial dimension of the model.
+        tile: the input tile side length (a valid size).
+        step: output pixels between tiles, or ``None`` for the largest aligned step.
+    """
+    if not isinstance(model, UNet):
+        raise _checks.ArgumentTypeError(f"model must be a UNet (refimpl.unet.UNet); got {_checks.describe(model)}")
+    image_size = _checks.sequence("image_size", image_size, f"the image's {model.dims} spatial sides")
+    if len(image_size) != model.dims:
+        raise ValueError(f"image_size must give the {model.dims} spatial sides of the image; got {tuple(image_size)}")
+    for i, n in enumerate(image_size):
+        _checks.positive(f"image_size[{i}]", n, "an image of at least one pixel per side")
+    tile = _checks.integer("tile", tile, 1, hint="a valid tile side such as 572")
+    if step is not None:
+        step = _checks.integer("step", step, None)
     if model.padding != "valid":
         raise ValueError('overlap-tile prediction needs valid convolutions (padding="valid"): with "same" padding each tile sees zeros at its border')
     model.check_size(tile)
@@ -490,6 +597,7 @@ def predict_tiled(model: UNet, image: Tensor, tile: int, step: Optional[int] = N
         tile: the input tile side length.
         step: output pixels between tiles (≤ the output tile size).
     """
+    _check_image(model, image)
     margin, step, counts = tiling(model, image.shape[2:], tile, step)
     pads = [(margin, (n_tiles - 1) * step + tile - margin - size) for n_tiles, size in zip(counts, image.shape[2:])]
     padded = mirror_pad(image, pads)
@@ -505,8 +613,16 @@ def predict_tiled(model: UNet, image: Tensor, tile: int, step: Optional[int] = N
 
 def predict_whole(model: UNet, image: Tensor, tile: int, step: Optional[int] = None) -> Tensor:
     """The same prediction as [`predict_tiled`][refimpl.unet.predict_tiled] from one pass over the whole mirror-padded image."""
+    _check_image(model, image)
     margin, step, counts = tiling(model, image.shape[2:], tile, step)
     pads = [(margin, (n_tiles - 1) * step + tile - margin - size) for n_tiles, size in zip(counts, image.shape[2:])]
     with torch.no_grad():
         y = model(mirror_pad(image, pads))
     return y[(slice(None), slice(None), *[slice(0, n) for n in image.shape[2:]])]
+
+
+def _check_image(model: UNet, image: Tensor) -> None:
+    """The model is a U-Net and ``image`` a batch it takes, of any spatial size of at least one pixel."""
+    if not isinstance(model, UNet):
+        raise _checks.ArgumentTypeError(f"model must be a UNet (refimpl.unet.UNet); got {_checks.describe(model)}")
+    check_input(image, model.in_channels, model.dims, model.name, model.head.weight.dtype)

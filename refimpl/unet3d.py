@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+from refimpl import _checks
 from refimpl.unet import Contracting, Expanding, UNet, weighted_cross_entropy
 
 # 3D U-Net, arXiv:1606.06650v1, Fig. 2 — the analysis path, top to bottom. "We double the number of
@@ -77,7 +78,8 @@ def unet3d(
     the same.
 
     Args:
-        in_channels: 3 for the Xenopus data.  num_classes: 3 labels.
+        in_channels: 3 for the Xenopus data.
+        num_classes: 3 labels.
         analysis: Fig. 2's analysis path (rows ``Contracting(c1, c2)``).
         synthesis: Fig. 2's synthesis path (rows ``Expanding(up, c1, c2)``).
         batch_norm: ``False`` builds Table 1's "3D w/o BN" network.
@@ -85,6 +87,7 @@ def unet3d(
         up_bias: give the up-convolutions a bias.
         padding: ``"valid"`` (the paper) or ``"same"`` (a deviation, see `refimpl.unet.ConvUnit`).
     """
+    batch_norm = _checks.flag("batch_norm", batch_norm)
     return UNet(
         in_channels,
         num_classes,
@@ -107,7 +110,17 @@ def sparse_weights(labels: Tensor, class_weights: Optional[Sequence[float]] = No
     labelled voxels of class $k$ ("we reduce weights for the frequently seen background and increase
     weights for the inner tubule", Sec. 3.2; the paper does not give the values); ``None`` weights
     every labelled voxel 1.
+
+    Args:
+        labels: integer labels ``(N, D, H, W)`` in $\{0, …, K-1\}$ or ``unlabeled``.
+        class_weights: one non-negative weight per class $k = 0, …, K-1$, or ``None``.
+        unlabeled: the label of unannotated voxels (3).
     """
+    _check_sparse_labels(labels, class_weights, unlabeled, "sparse_weights")
+    return _sparse_weights(labels, class_weights, unlabeled)
+
+
+def _sparse_weights(labels: Tensor, class_weights: Optional[Sequence[float]], unlabeled: int) -> Tensor:
     labelled = labels != unlabeled
     if class_weights is None:
         return labelled.to(torch.float32)
@@ -131,8 +144,40 @@ def sparse_cross_entropy(
     weight of the labelled voxels.
 
     Args:
-        logits: ``(N, K, D, H, W)``.  labels: ``(N, D, H, W)`` in $\{0, …, K-1\}$ or ``unlabeled``.
+        logits: ``(N, K, D, H, W)``.
+        labels: ``(N, D, H, W)`` in $\{0, …, K-1\}$ or ``unlabeled``.
+        class_weights: one weight per class, or ``None`` for 1 each.
+        unlabeled: the label whose voxels get weight 0.
+        reduction: ``"mean"`` or ``"sum"``.
     """
-    weight = sparse_weights(labels, class_weights, unlabeled)
+    _checks.floating("logits", logits, "sparse_cross_entropy")
+    if logits.dim() < 2:
+        raise ValueError(f"sparse_cross_entropy: logits must be (N, K, *spatial); got shape {tuple(logits.shape)}")
+    _check_sparse_labels(labels, class_weights, unlabeled, "sparse_cross_entropy", classes=logits.shape[1])
+    weight = _sparse_weights(labels, class_weights, unlabeled)
     target = torch.where(labels == unlabeled, torch.zeros_like(labels), labels)  # any class: its weight is 0
     return weighted_cross_entropy(logits, target, weight, reduction=reduction)
+
+
+def _check_sparse_labels(labels: Tensor, class_weights: Optional[Sequence[float]], unlabeled: int, owner: str,
+                         classes: Optional[int] = None) -> None:
+    """Integer labels, one finite non-negative weight per class, and (except on ``meta``) every label a class or ``unlabeled``.
+
+    The classes are $0, …, K-1$ with $K$ = ``classes`` (the logits' channels) or ``len(class_weights)``.
+    """
+    _checks.labels("labels", labels, owner)
+    unlabeled = _checks.integer("unlabeled", unlabeled, 0, hint=f"the label of unannotated voxels, {UNLABELED} in the paper")
+    if class_weights is not None:
+        class_weights = _checks.sequence("class_weights", class_weights, "one non-negative weight per class, e.g. (2.0, 1.0, 0.5)", 1)
+        for k, w in enumerate(class_weights):
+            _checks.real(f"class_weights[{k}]", w, 0.0, hint="a non-negative weight")
+        if classes is not None and len(class_weights) != classes:
+            raise ValueError(f"{owner}: class_weights must give one weight per class, {classes} for {classes} logit "
+                             f"channels; got {len(class_weights)}")
+        classes = len(class_weights)
+    if _checks.has_values(labels) and labels.numel():
+        low, high = _checks.value_range(torch.where(labels == unlabeled, torch.zeros_like(labels), labels).to(torch.int64))
+        if low < 0 or (classes is not None and high >= classes):
+            valid = f"[0, {classes - 1}]" if classes is not None else "0, 1, 2, …"
+            raise ValueError(f"{owner}: labels must be classes in {valid} or unlabeled = {unlabeled}; "
+                             f"got labels from {low} to {high}")

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from refimpl import _checks
 from refimpl.layers import ConvNormActivation, check_input, conv_transpose_class
 
 
@@ -73,7 +74,7 @@ def prelu(channels: int) -> nn.PReLU:
     Sec. 2: "PReLu non linearities are applied throughout the network". One slope per channel is
     Caffe's default (``channel_shared: false``), the framework the paper used; the initial $a$ is 0.25.
     """
-    return nn.PReLU(channels)
+    return nn.PReLU(_checks.positive("channels", channels))
 
 
 class ResidualStage(nn.Module):
@@ -93,9 +94,14 @@ class ResidualStage(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, convs: int, kernel_size: int = KERNEL_SIZE) -> None:
         super().__init__()
+        in_channels = _checks.positive("in_channels", in_channels)
+        channels = _checks.positive("channels", channels)
+        convs = _checks.positive("convs", convs, "one to three in the paper")
+        kernel_size = _check_kernel_size(kernel_size)
         if channels % in_channels:
             raise ValueError(f"the residual repeats the input's {in_channels} channels up to {channels}: "
                              f"channels must be a multiple of in_channels; got {in_channels} → {channels}")
+        self.in_channels = in_channels
         self.repeat = channels // in_channels
         widths = [in_channels] + [channels] * convs
         self.convs = nn.Sequential(*(
@@ -106,10 +112,18 @@ class ResidualStage(nn.Module):
         self.act = prelu(channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_channels, 3, "ResidualStage", self.act.weight.dtype)
         # DEVIATION from Sec. 2, which does not say how L-Stage 1 adds its 1-channel input to 16 channels:
         # the input is repeated over the channels, as public ports of the released model do.
         skip = x.repeat(1, self.repeat, 1, 1, 1) if self.repeat > 1 else x  # (N, channels, D, H, W)
         return self.act(self.convs(x) + skip)
+
+
+def _check_kernel_size(kernel_size: int) -> int:
+    if not _checks.is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd so that padding keeps the size (the paper uses 5); "
+                         f"got {_checks.describe(kernel_size)}")
+    return int(kernel_size)
 
 
 def _check_size(spatial: tuple[int, ...], factor: int) -> None:
@@ -154,10 +168,13 @@ class VNet(nn.Module):
         right: tuple[Stage, ...] = RIGHT,
     ) -> None:
         super().__init__()
+        left = _checks.rows("left", left, Stage._fields, "Stage(convs, channels) rows such as LEFT")
+        right = _checks.rows("right", right, Stage._fields, "Stage(convs, channels) rows such as RIGHT", min_rows=0)
         if len(right) != len(left) - 1:
             raise ValueError(f"V-Net needs one right stage fewer than left stages; got {len(left)} left and {len(right)} right")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd so that padding keeps the size (the paper uses 5); got {kernel_size}")
+        kernel_size = _check_kernel_size(kernel_size)
+        in_channels = _checks.positive("in_channels", in_channels, "e.g. 1 for MRI")
+        num_classes = _checks.positive("num_classes", num_classes, "2 in the paper")
         for convs, _ in (*left, *right):
             if not 1 <= convs <= 3:
                 raise ValueError(f"each stage comprises one to three convolutional layers (Sec. 2); got {convs}")
@@ -190,7 +207,7 @@ class VNet(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:
         """The two output channels before the soft-max, ``(N, num_classes, D, H, W)``."""
-        check_input(x, self.in_channels, 3, "V-Net")
+        check_input(x, self.in_channels, 3, "V-Net", self.output.conv.weight.dtype)
         _check_size(tuple(x.shape[2:]), self.factor)
         forwarded = []
         for i, stage in enumerate(self.contract):

@@ -7,6 +7,7 @@ from torch import nn
 
 from refimpl.layers import (
     ConvNormActivation,
+    DepthwiseSeparable,
     InvertedResidual,
     SqueezeExcite,
     check_input,
@@ -34,7 +35,7 @@ def test_make_divisible_rounds_to_8_never_down_by_more_than_10_percent(value, ex
 
 
 def test_make_divisible_refuses_non_positive_widths():
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match=r"value must be a finite number > 0 \(a channel count\); got 0"):
         make_divisible(0)
 
 
@@ -72,7 +73,7 @@ def test_inverted_residual_output_is_input_plus_branch():
 
 
 def test_inverted_residual_refuses_other_strides():
-    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+    with pytest.raises(ValueError, match="stride must be one of 1, 2; got 3"):
         InvertedResidual(8, 48, 8, stride=3)
 
 
@@ -89,3 +90,33 @@ def test_squeeze_excite_rescales_each_channel_by_a_gate_in_0_1():
 def test_check_input_names_the_expected_layout():
     with pytest.raises(ValueError, match=r"expects 1 input channels \(N, C, H, W, D\); got 2"):
         check_input(torch.empty(1, 2, 4, 4, 4), 1, 3, "3D U-Net")
+
+
+def test_batch_norm_eps_and_momentum_are_parameters_with_unchanged_defaults():
+    default = ConvNormActivation(3, 8)
+    assert (default.norm.eps, default.norm.momentum) == (1e-3, 0.1)  # BN_EPS (TF-slim) and PyTorch's momentum
+    tuned = ConvNormActivation(3, 8, bn_eps=1e-5, bn_momentum=0.01)
+    assert (tuned.norm.eps, tuned.norm.momentum) == (1e-5, 0.01)
+    assert ConvNormActivation(3, 8, bn_momentum=None).norm.momentum is None  # cumulative average
+    blocks = [DepthwiseSeparable(8, 16, bn_eps=1e-5, bn_momentum=0.01),
+              InvertedResidual(8, 48, 8, squeeze_channels=16, bn_eps=1e-5, bn_momentum=0.01)]
+    for block in blocks:
+        norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert norms and all((m.eps, m.momentum) == (1e-5, 0.01) for m in norms)
+
+
+def test_momentum_is_the_share_of_the_batch_in_the_running_mean():
+    # TF's "decay d" is PyTorch's momentum 1 − d: running ← d · running + (1 − d) · batch
+    torch.manual_seed(0)
+    block = ConvNormActivation(2, 2, 1, bn_momentum=0.01, activation=None)
+    x = torch.randn(4, 2, 3, 3)
+    block(x)
+    batch_mean = block.conv(x).mean(dim=(0, 2, 3)).detach()
+    torch.testing.assert_close(block.norm.running_mean, 0.99 * torch.zeros(2) + 0.01 * batch_mean)
+
+
+def test_block_inputs_are_checked_like_model_inputs():
+    with pytest.raises(ValueError, match=r"InvertedResidual expects 8 input channels \(N, C, H, W\); got 4"):
+        InvertedResidual(8, 48, 8)(torch.zeros(1, 4, 5, 5))
+    with pytest.raises(TypeError, match=r"ConvNormActivation expects an input of dtype torch.float32"):
+        ConvNormActivation(3, 8)(torch.zeros(1, 3, 5, 5, dtype=torch.float64))

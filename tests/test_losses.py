@@ -90,7 +90,7 @@ def test_mismatched_shapes_raise():
 
 
 def test_negative_smoothing_raises():
-    with pytest.raises(ValueError, match="smooth must be >= 0"):
+    with pytest.raises(ValueError, match="smooth must be a finite number >= 0"):
         dice_coefficient(torch.zeros(3), torch.zeros(3), smooth=-1)
 
 

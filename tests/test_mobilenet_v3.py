@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from refimpl.analysis import analyse, on_meta
 from refimpl.layers import HSwish, InvertedResidual, SqueezeExcite, h_sigmoid, h_swish
-from refimpl.mobilenet_v3 import LARGE, LRASPP, SMALL, MobileNetV3, squeeze_width
+from refimpl.mobilenet_v3 import BN_MOMENTUM, LARGE, LRASPP, SMALL, MobileNetV3, squeeze_width
 
 
 def cost(*args, resolution=224, **kwargs):
@@ -204,3 +204,20 @@ def test_other_bad_options_are_rejected():
         MobileNetV3(last_stage="v2")
     with pytest.raises(ValueError, match="use variant='large'"):
         MobileNetV3("small", last_stage="original")
+
+
+# ----------------------------------------------------------------------------- batch norm (Sec. 6.1.1)
+
+
+@pytest.mark.parametrize("factory, kwargs", [
+    (MobileNetV3, {"variant": "large"}),
+    (MobileNetV3, {"variant": "small"}),
+    (MobileNetV3, {"variant": "large", "last_stage": "original"}),
+    (LRASPP, {"variant": "large"}),
+    (LRASPP, {"variant": "small", "reduce_filters": False, "atrous": False}),
+])
+def test_every_batch_norm_has_the_papers_average_decay_of_0_99(factory, kwargs):
+    # "All our convolutional layers use batch-normalization layers with average decay of 0.99":
+    # PyTorch's momentum is 1 − decay = 0.01; ε stays the reference code's 1e-3
+    norms = [m for m in on_meta(factory, **kwargs).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and {(m.momentum, m.eps) for m in norms} == {(BN_MOMENTUM, 1e-3)} and BN_MOMENTUM == 0.01
