@@ -42,6 +42,83 @@ KEY_FORM = (
 VENUE_NAMES = {"arxiv": "arXiv"}
 """How a venue written in a key is shown on the site, where it differs (``Howard2017arxiv`` → arXiv)."""
 
+CANONICAL_VENUES = {
+    name.casefold(): name
+    for name in ("AAAI", "arXiv", "BMVC", "CVPR", "ECCV", "ICCV", "ICLR", "ICML", "IJCV", "ISBI", "JMLR", "MedIA",
+                 "MICCAI", "MIDL", "NeurIPS", "NIPS", "TMI", "TPAMI", "WACV", "3DV")
+}
+"""Venues as they write their own names (``CVPR``, ``NeurIPS``, ``MedIA``, ``3DV``), by their lower-case spelling.
+
+A key writes the venue this way too, except arXiv, whose keys write ``arxiv`` (``Howard2017arxiv``).
+"""
+
+
+def venue_spelling(venue: str, in_key: bool = False) -> Optional[str]:
+    """The venue's own spelling when ``venue`` is a known venue written otherwise (``cvpr`` → ``CVPR``), else ``None``.
+
+    Args:
+        venue: a venue as written in a note, a BibTeX field or (``in_key``) a key.
+        in_key: ``venue`` is the venue part of a key, where arXiv is written ``arxiv``.
+    """
+    canonical = CANONICAL_VENUES.get(venue.strip().casefold())
+    if canonical is None:
+        return None
+    if in_key and canonical == "arXiv":
+        canonical = "arxiv"
+    return None if venue.strip() == canonical else canonical
+
+
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def control_character(value: str, allow_newlines: bool = False) -> Optional[str]:
+    """``"U+0007 at character 5"`` for the first control character of ``value`` (or bidirectional override), else ``None``.
+
+    Args:
+        value: the text to check.
+        allow_newlines: accept tabs and line breaks (a BibTeX field may span lines).
+    """
+    for i, ch in enumerate(value, start=1):
+        if allow_newlines and ch in "\t\n\r":
+            continue
+        if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS or ch in "\u2028\u2029":
+            return f"U+{ord(ch):04X} at character {i}"
+    return None
+
+
+def brace_problem(value: str) -> Optional[str]:
+    """Why ``value`` cannot be a braced BibTeX value (a ``}`` that closes nothing, a ``{`` never closed), else ``None``."""
+    depth = 0
+    for i, ch in enumerate(value, start=1):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return f"the '}}' at character {i} closes no '{{'"
+    return f"{depth} '{{' never closed" if depth else None
+
+
+def normal_arxiv(value: object) -> Optional[str]:
+    """An arXiv id without its version, for comparing (``"1801.04381v4"`` → ``"1801.04381"``), or ``None``."""
+    match = ARXIV_ID.match(str(value).strip()) if value else None
+    return match.group("id").lower() if match else None
+
+
+def normal_doi(value: object) -> Optional[str]:
+    """A DOI for comparing: lower case, without ``https://doi.org/`` or ``doi:``; ``None`` when empty."""
+    text = str(value or "").strip().lower()
+    text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", text)
+    return text or None
+
+
+def normal_title(value: object) -> Optional[str]:
+    """A title for comparing: letters and digits only, case folded (braces, LaTeX and spacing ignored)."""
+    text = unicodedata.normalize("NFKC", str(value or "")).casefold()
+    text = "".join(ch for ch in text if ch.isalnum())
+    return text or None
+
+
+DOI_FORM = re.compile(r"^10\.\d{4,9}/\S+$")
+"""What a DOI looks like: ``10.<registrant>/<suffix>``, e.g. 10.1109/CVPR.2016.90."""
+
 _ASCII_ALNUM = set(string.ascii_letters + string.digits)
 
 log = logging.getLogger(__name__)
@@ -231,10 +308,88 @@ def format_entry(entry: Entry) -> str:
 
 
 def append_entry(bib_text: str, entry_text: str) -> str:
-    """``references.bib`` with ``entry_text`` appended after one blank line."""
+    """``references.bib`` with ``entry_text`` appended after one blank line; the old text stays a prefix, byte for byte.
+
+    So [`remove_entry`][kb.bib.remove_entry] of the entry just appended gives the old text back.
+    """
     if not bib_text.strip():
-        return entry_text
-    return bib_text.rstrip("\n") + "\n\n" + entry_text
+        return bib_text + entry_text
+    return bib_text + ("" if bib_text.endswith("\n") else "\n") + "\n" + entry_text
+
+
+def entry_span(bib_text: str, key: str) -> tuple[int, int]:
+    """Where the entry ``key`` is in ``bib_text``: ``(start, end)`` offsets of its ``@type{...}`` text.
+
+    Raises:
+        KeyError: no entry, or more than one, has that citekey.
+    """
+    entries = [e for e in _quiet_parse(bib_text).entries if e.key == key]
+    if len(entries) != 1:
+        raise KeyError(f"{len(entries)} entries have the citekey {key!r}" if entries else f"no entry {key!r}")
+    entry = entries[0]
+    lines = bib_text.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[:entry.start_line])
+    start = bib_text.index(entry.raw, start)
+    return start, start + len(entry.raw)
+
+
+def remove_entry(bib_text: str, key: str) -> str:
+    """``bib_text`` without the entry ``key`` and the blank line that separated it; every other byte kept."""
+    start, end = entry_span(bib_text, key)
+    if bib_text.startswith("\n", end):
+        end += 1  # the entry's own line end
+    last = not bib_text[end:].strip()
+    if not last and bib_text.startswith("\n", end):
+        end += 1  # one blank line after it, when another block follows
+    elif last and bib_text[:start].endswith("\n\n"):
+        start -= 1  # the last entry: the blank line before it
+    return bib_text[:start] + bib_text[end:]
+
+
+def rename_entry(bib_text: str, old: str, new: str) -> str:
+    """``bib_text`` with the citekey of entry ``old`` changed to ``new``; every other byte kept."""
+    start, end = entry_span(bib_text, old)
+    raw = bib_text[start:end]
+    match = re.match(r"@\s*[A-Za-z]+\s*[{(]\s*", raw)
+    if not match or not raw.startswith(old, match.end()):
+        raise KeyError(f"cannot find the citekey of entry {old!r} in its text")
+    return bib_text[:start + match.end()] + new + bib_text[start + match.end() + len(old):]
+
+
+def round_trip_problem(entry: Entry) -> Optional[str]:
+    """Why ``entry`` written as BibTeX would not read back as exactly itself (a value that closes the entry), else ``None``."""
+    text = format_entry(entry)
+    library = _quiet_parse(text)
+    if library.failed_blocks or len(library.entries) != 1:
+        problems = bib_problems(text)
+        return problems[0].message if problems else f"it reads back as {len(library.entries)} entries"
+    back = library.entries[0]
+    if back.key != entry.key:
+        return f"its key reads back as {back.key!r}"
+    want = [(f.key, f.value) for f in entry.fields]
+    got = [(f.key, f.value) for f in back.fields]
+    if want != got:
+        changed = next((k for (k, v), other in zip(want, got) if (k, v) != other), None) or "the fields"
+        return f"field {changed!r} does not read back as written (a brace or quote in it closes the value)"
+    return None
+
+
+def identity(entry: Entry) -> dict[str, Optional[str]]:
+    """What names the paper of a BibTeX entry, for finding duplicates: ``{"arxiv", "doi", "title"}``, normalised."""
+    arxiv, _ = _arxiv_of(entry)
+    return {"arxiv": normal_arxiv(arxiv), "doi": normal_doi(_field(entry, "doi")), "title": normal_title(_field(entry, "title"))}
+
+
+def entries(text: str) -> list[Entry]:
+    """The entries of a BibTeX text, as written (LaTeX not decoded), in order."""
+    return list(_quiet_parse(text).entries)
+
+
+def decoded_entries(text: str) -> tuple[list[Entry], list[BibProblem]]:
+    """The entries of a BibTeX text with LaTeX decoded (``{\\"O}zg{\\"u}n`` → ``Özgün``), in order, each
+    keeping its text as written in ``entry.raw``; and the blocks that did not parse (the site's reader)."""
+    library = _quiet_parse(text, decode=True)
+    return list(library.entries), (bib_problems(text) if library.failed_blocks else [])
 
 
 def make_entry(key: str, title: str, authors: list[Person], year: int, venue: str,

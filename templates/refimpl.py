@@ -1,4 +1,4 @@
-r"""{% if short != title %}{{ short | docstring }} — {% endif %}{{ authors_cited }}, *{{ title | docstring }}*, {{ venue }} {{ year }}{% if arxiv %}, arXiv:{{ arxiv }}{{ version or "" }}{% endif %}.
+r"""{% if short != title %}{{ short | docstring }} — {% endif %}{{ authors_cited | docstring }}, *{{ title | docstring }}*, {{ venue }} {{ year }}{% if arxiv %}, arXiv:{{ arxiv }}{{ version or "" }}{% endif %}.
 
 Starter reference implementation written by `kb new`: a small convolutional network whose layers
 are the rows of [`STAGES`][refimpl.{{ module }}.STAGES] (convolution → batch norm → ReLU each),
@@ -27,7 +27,7 @@ class Stage(NamedTuple):
     s: int
 
 
-# Starter table written by `kb new` — replace it with the paper's (e.g. "{{ short }}, arXiv:XXXX.XXXXXvN, Table 1"),
+# TODO(kb new): a starter table — replace it with the paper's (e.g. "{{ short | comment }}, arXiv:XXXX.XXXXXvN, Table 1"),
 # row for row, top to bottom.
 #       k    c   s        input
 STAGES: tuple[Stage, ...] = (

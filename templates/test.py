@@ -1,4 +1,4 @@
-"""{{ short | docstring }} ({{ key }}): tests of `refimpl.{{ module }}` — shapes, exact counts, bad input.
+r"""{{ short | docstring }} ({{ key }}): tests of `refimpl.{{ module }}` — shapes, exact counts, bad input.
 
 Written by `kb new` for the starter network. When `STAGES` holds the paper's table, replace the
 counts with the paper's configuration (name it in a comment) and keep the shape, differential and
@@ -14,7 +14,7 @@ from refimpl.{{ module }} import IN_CHANNELS, NUM_CLASSES, STAGES, Net, Stage
 
 
 def test_starter_table_is_the_one_kb_new_wrote():
-    # the counts below are for exactly these rows; update them together with STAGES
+    # TODO(kb new): the counts below are for the starter rows; replace them with the paper's configuration
     assert STAGES == (Stage(3, 16, 1), Stage(3, 32, 2), Stage(3, 64, 2))
     assert (IN_CHANNELS, NUM_CLASSES) == (3, 10)
 
