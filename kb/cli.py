@@ -38,7 +38,10 @@ def _resolve_keys(project: Project, keys: Sequence[str]) -> list[str]:
         return known
     unknown = [k for k in keys if k not in known]
     if unknown:
-        raise UsageError(f"unknown key(s): {', '.join(unknown)}. Known keys: {', '.join(known) or '(none)'}")
+        from kb.suggest import did_you_mean
+
+        named = ", ".join(k + did_you_mean(k, known) for k in unknown)
+        raise UsageError(f"unknown key(s): {named}. Known keys: {', '.join(known) or '(none)'}")
     return list(dict.fromkeys(keys))
 
 
@@ -92,49 +95,33 @@ def serve(project: Project, args: argparse.Namespace) -> int:
 
 
 def new_paper(project: Project, args: argparse.Namespace) -> int:
-    """Run ``kb new``; returns the exit status."""
-    from kb.new import Refusal, next_steps, paper_from_options, render, validate, write_all
+    """Run ``kb new`` ([`kb.new.command`][kb.new.command]); returns the exit status."""
+    from kb.new import Refusal, command
 
     try:
-        paper = paper_from_options(
-            args.key, args.title, args.authors, args.bibtex, arxiv=args.arxiv, doi=args.doi, kind=args.kind,
-            tags=args.tags, module=args.module, builds_on=args.builds_on, short=args.short,
-        )
-        validate(project, paper)
-        files = render(project, paper)  # everything in memory first
+        return command(project, args)
     except Refusal as exc:
         raise UsageError(f"{exc}\nnothing was written") from exc
-    try:
-        paper_files = write_all(project.root, files)
-    except Exception as exc:  # a disk error, …: write_all has removed what it wrote
-        _err(f"kb new: writing failed ({type(exc).__name__}: {exc}); everything written was removed and "
-             "notes/references.bib restored: nothing of the new paper is left")
-        return EXIT_FAILED
-    print(f"added {paper.key}:")
-    for path in paper_files:
-        print(f"  {path}")
-    print(next_steps(paper))
-    return EXIT_OK
 
 
 def lint(project: Project, args: argparse.Namespace) -> int:
-    """Run ``kb lint``; returns the exit status."""
-    from kb.lint import lint as lint_notes, paper_notes
+    """Run ``kb lint`` ([`kb.lint.command`][kb.lint.command]); returns the exit status."""
+    from kb.lint import UnknownKeys, command
 
-    known = paper_notes(project)
-    unknown = [k for k in args.keys if k not in known]
-    if unknown:
-        raise UsageError(f"unknown key(s): {', '.join(unknown)}. Known keys: {', '.join(known) or '(none)'}")
-    problems = lint_notes(project, args.keys)
-    for problem in problems:
-        print(problem)
-    checked = len(args.keys) if args.keys else len(known)
-    if problems:
-        files = len({p.path for p in problems})
-        _err(f"kb lint: {len(problems)} problem(s) in {files} file(s); {checked} note(s) checked")
-        return EXIT_FAILED
-    _err(f"kb lint: {checked} note(s), no problems")
-    return EXIT_OK
+    try:
+        return command(project, args.keys, strict=args.strict)
+    except UnknownKeys as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def manage(project: Project, args: argparse.Namespace) -> int:
+    """Run ``kb rm``, ``kb rename`` or ``kb link`` ([`kb.manage.command`][kb.manage.command]); returns the exit status."""
+    from kb.manage import Refusal, command
+
+    try:
+        return command(project, args)
+    except Refusal as exc:
+        raise UsageError(f"{exc}\nnothing was changed") from exc
 
 
 def parser() -> argparse.ArgumentParser:
@@ -172,8 +159,32 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--module", metavar="NAME", help="the refimpl module (default: the key in lower case)")
     sp.add_argument("--builds-on", nargs="+", metavar="KEY", help="keys of papers here that this one builds on")
     sp.add_argument("--short", help="name in the navigation (default: the title before its colon)")
+    sp.add_argument("--like", metavar="OTHER", help="start from the family of paper OTHER (or a family: classifier, "
+                    "segmentation): a skeleton with the family's structural claims wired, its values TODO")
     sp = sub.add_parser("lint", help="check every note against the template (file:line: message per problem)")
     sp.add_argument("keys", nargs="*", metavar="KEY", help="paper keys (default: all)")
+    sp.add_argument("--strict", action="store_true", help="fail on warnings too (scaffold text and TODO values left)")
+    sp = sub.add_parser("rm", help="remove a paper: note, notebook, reference implementation, test, BibTeX entry",
+                        description="Remove a paper, all or nothing. Refused while other notes build on it, unless --force "
+                        "(which also removes it from their builds_on).")
+    sp.add_argument("key", metavar="KEY")
+    sp.add_argument("--force", action="store_true", help="also when other notes build on it: drop it from their builds_on")
+    sp = sub.add_parser("rename", help="rename a paper's key everywhere (files, BibTeX, builds_on, references)",
+                        description="Rename a paper's key, all or nothing: its note, notebook, test and (when named after "
+                        "the key) reference implementation, its BibTeX entry, and every mention of the key.")
+    sp.add_argument("old", metavar="OLD")
+    sp.add_argument("new", metavar="NEW")
+    sp = sub.add_parser("link", help="declare that a paper builds on others (edits builds_on in front matter)",
+                        description="Declare a relation from either side: kb link A --builds-on B, or kb link B "
+                        "--built-upon-by A; both edit A's builds_on and nothing else of the file.")
+    sp.add_argument("key", metavar="KEY")
+    sp.add_argument("--builds-on", nargs="+", metavar="OTHER", default=[], help="papers KEY builds on")
+    sp.add_argument("--built-upon-by", nargs="+", metavar="OTHER", default=[], help="papers that build on KEY")
+    sp.add_argument("--remove", action="store_true", help="remove these relations instead of adding them")
+    from refimpl.evaluate import add_arguments as evaluate_arguments  # light: torch is imported only to evaluate
+
+    evaluate_arguments(sub.add_parser("evaluate", help="ImageNet top-1 of a model with weights you hold, against "
+                                      "the paper's printed value (skipped, and said so, without data)"))
     return p
 
 
@@ -228,6 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return new_paper(project, args)
         if args.command == "lint":
             return lint(project, args)
+        if args.command in ("rm", "rename", "link"):
+            return manage(project, args)
     except UsageError as exc:
         _err(f"kb {args.command}: {exc}")
         return EXIT_USAGE
