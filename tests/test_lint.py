@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import pytest
 
+from kb import lint as kb_lint
 from kb.cli import main
 from kb.lint import Problem, lint, lint_notebook, paper_notes
 from kb.project import Project
@@ -37,6 +38,7 @@ def copy_for_lint(dest: Path) -> Path:
 
 
 NOTE = (ROOT / "notes" / f"{HOWARD}.md").read_text(encoding="utf-8")
+TITLE = '"MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications"'
 NOTEBOOK = (ROOT / "notebooks" / f"{HOWARD}.py").read_text(encoding="utf-8")
 
 
@@ -48,9 +50,13 @@ class Variant:
     """MobileNetV1's note under another key, with one change to the note, the notebook or the bibliography."""
 
     def __init__(self, key: str, note: Callable[[str], str] = lambda t: t, notebook: Optional[Callable[[str], str]] = lambda t: t,
-                 bib: bool = True, stem: Optional[str] = None):
+                 bib: bool = True, stem: Optional[str] = None, own_identity: bool = True):
         self.key, self.stem = key, stem or key
         self.note = note(NOTE.replace(HOWARD, key))
+        if own_identity:  # its own title and arXiv id: one paper, one key (see the "duplicate-*" cases)
+            number = sum(map(ord, key)) % 10_000
+            self.note = self.note.replace(f"title: {TITLE}", f'title: "A variant called {key}"').replace(
+                'arxiv: "1704.04861"', f'arxiv: "1999.{number:05d}"')
         self.notebook = notebook(NOTEBOOK.replace(f'Ledger("{HOWARD}")', f'Ledger("{key}")')) if notebook else None
         self.bib = bib
 
@@ -60,7 +66,7 @@ class Variant:
             (root / "notebooks" / f"{self.key}.py").write_text(self.notebook, encoding="utf-8")
         if self.bib:
             with open(root / "notes" / "references.bib", "a", encoding="utf-8") as f:
-                f.write(f"\n@misc{{{self.key},\n  title = {{A variant}},\n  year = {{2017}}\n}}\n")
+                f.write(f"\n@misc{{{self.key},\n  title = {{A variant called {self.key}}},\n  year = {{2017}}\n}}\n")
 
 
 def sub(old: str, new: str, count: int = 1) -> Callable[[str], str]:
@@ -119,6 +125,19 @@ CASES = {
     "api-block-missing": (Variant("Noapi2017arxiv", sub("::: refimpl.mobilenet_v1\n", "")), [("note", -1, "no '::: refimpl.mobilenet_v1' block")]),
     "front-matter-missing": (Variant("Nofront2017arxiv", lambda t: t.split("---\n", 2)[2]), [("note", 1, "no YAML front matter")]),
     "front-matter-not-yaml": (Variant("Badyaml2017arxiv", sub("year: 2017", "year: [2017")), [("note", "year:", "front matter is not valid YAML")]),
+    "measured-typed-in": (Variant("Typed2017arxiv", notebook=lambda t: t + '\nledger.check("typed", "s", "Table 1", reported=3.64,\n'
+                                  '              measured=3.64)\nledger.check("typed-list", "s", "Table 1", [1], [1, 2])\n'),
+                          [("notebook", "measured=3.64)", "measured=3.64 is typed in"),
+                           ("notebook", 'ledger.check("typed-list"', "measured=[1, 2] is typed in")]),
+    "venue-case": (Variant("Venue2017arxiv", sub("venue: arXiv", "venue: arxiv")), [("note", "venue:", "venue 'arxiv' is written 'arXiv'")]),
+    "key-venue-case": (Variant("Keyvenue2017ARXIV"),
+                       [("note", "key:", "the key writes the venue 'ARXIV', which is written 'arxiv': kb rename Keyvenue2017ARXIV Keyvenue2017arxiv")]),
+    "duplicate-arxiv": (Variant("Twin2017arxiv", sub(f"title: {TITLE}", 'title: "A twin"'), own_identity=False),
+                        [("note", "arxiv:", "Twin2017arxiv has the same arXiv id as Howard2017arxiv")]),
+    "duplicate-title": (Variant("Title2017arxiv", sub('arxiv: "1704.04861"', 'arxiv: "1999.99999"'), own_identity=False),
+                        [("note", "title:", "Title2017arxiv has the same title as Howard2017arxiv")]),
+    "builds-on-nearly-known": (Variant("Nearly2017arxiv", sub("builds_on: []", "builds_on: [Howard2017ARXIV]")),
+                               [("note", "builds_on:", "not a paper here (did you mean Howard2017arxiv?)")]),
 }
 
 
@@ -195,14 +214,14 @@ def test_cli_exit_status_and_output(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KB_ROOT", str(root))
     assert main(["lint", HOWARD]) == 0
     assert "1 note(s), no problems" in capsys.readouterr().err
-    (root / "notes" / "Nobib2017arxiv.md").write_text(NOTE.replace(HOWARD, "Nobib2017arxiv"), encoding="utf-8")
+    (root / "notes" / "Nobib2017arxiv.md").write_text(Variant("Nobib2017arxiv", bib=False).note, encoding="utf-8")
     shutil.copy2(root / "notebooks" / f"{HOWARD}.py", root / "notebooks" / "Nobib2017arxiv.py")
     assert main(["lint"]) == 1
     out, err = capsys.readouterr()
     ledger_line = line_of(NOTEBOOK, "ledger = Ledger(")
     assert out == f"notebooks/Nobib2017arxiv.py:{ledger_line}: Ledger('Howard2017arxiv') names another paper; it must be Ledger('Nobib2017arxiv')\n" \
                   "notes/Nobib2017arxiv.md:2: no entry 'Nobib2017arxiv' in notes/references.bib (one entry per paper, citekey = key)\n"
-    assert "2 problem(s) in 2 file(s)" in err
+    assert "2 problem(s) and 0 warning(s) in 2 file(s)" in err
     assert main(["lint", "Nobody2020X"]) == 2
     assert "unknown key(s): Nobody2020X. Known keys: Howard2017arxiv, Nobib2017arxiv" in capsys.readouterr().err
 
@@ -211,3 +230,72 @@ def test_repository_notes_pass_lint():
     """Every note of the repository against the template (expected to fail while a note is half-written)."""
     problems = lint(Project(ROOT))
     assert not problems, f"kb lint found {len(problems)} problem(s):\n" + "\n".join(map(str, problems))
+
+
+def test_a_misspelt_venue_in_references_bib_is_reported_at_its_entry(tmp_path):
+    root = copy_for_lint(tmp_path / "kb")
+    with open(root / "notes" / "references.bib", "a", encoding="utf-8") as f:
+        f.write("\n@inproceedings{Howard2017arxivB,\n  title = {B},\n  booktitle = {cvpr},\n  year = {2017}\n}\n")
+    bib = (root / "notes" / "references.bib").read_text(encoding="utf-8")
+    problems = [p for p in lint(Project(root), [HOWARD], check_imports=False) if p.path == "notes/references.bib"]
+    assert problems == []  # only the selected papers' entries are checked
+    (root / "notes" / "Howard2017arxivB.md").write_text(NOTE, encoding="utf-8")  # now it is a paper's entry
+    found = [p for p in lint(Project(root), ["Howard2017arxivB"], check_imports=False) if p.path == "notes/references.bib"]
+    assert [(p.line, p.message) for p in found] == [(line_of(bib, "@inproceedings{Howard2017arxivB"),
+                                                     "@Howard2017arxivB: booktitle = {cvpr} is written {CVPR} (as the venue writes itself)")]
+
+
+@pytest.mark.parametrize("where", ["note", "notebook", "bib"])
+def test_a_file_that_is_not_utf8_is_one_problem_not_a_traceback(tmp_path, monkeypatch, capsys, where):
+    root = copy_for_lint(tmp_path / "kb")
+    monkeypatch.setattr(kb_lint, "import_errors", lambda root, modules: {})  # not what this test is about; slow
+    rel = {"note": f"notes/{HOWARD}.md", "notebook": f"notebooks/{HOWARD}.py", "bib": "notes/references.bib"}[where]
+    path = root / rel
+    path.write_bytes(path.read_bytes().replace(b"MobileNet", b"Mobile\xffNet", 1))
+    monkeypatch.setenv("KB_ROOT", str(root))
+    assert main(["lint"]) == 1
+    out = capsys.readouterr().out
+    assert f"{rel}:1: is not UTF-8 text (byte 0xff at line" in out and "save it as UTF-8" in out and "Traceback" not in out
+
+
+def copy_with_templates(dest: Path) -> Path:
+    root = copy_for_lint(dest)
+    shutil.copytree(ROOT / "templates", root / "templates")
+    return root
+
+
+def test_untouched_scaffold_text_is_a_warning_that_strict_fails_on(tmp_path, monkeypatch, capsys):
+    root = copy_with_templates(tmp_path / "kb")
+    monkeypatch.setattr(kb_lint, "import_errors", lambda root, modules: {})  # not what this test is about; slow
+    template_line = "> The sentence of the paper that introduces the method."
+    note = NOTE.replace("## 实验 Experiments\n", f"## 实验 Experiments\n\n{template_line}\n", 1)
+    (root / "notes" / f"{HOWARD}.md").write_text(note, encoding="utf-8")
+    with open(root / "notebooks" / f"{HOWARD}.py", "a", encoding="utf-8") as f:
+        f.write("\nfrom kb.scaffold import TODO\nPRINTED = [TODO, 3]\n# TODO(kb new): the paper's value\n")
+    monkeypatch.setenv("KB_ROOT", str(root))
+    assert main(["lint", HOWARD]) == 0
+    out, err = capsys.readouterr()
+    notebook = (root / "notebooks" / f"{HOWARD}.py").read_text(encoding="utf-8")
+    assert out.splitlines() == [
+        f"notebooks/{HOWARD}.py:{line_of(notebook, 'PRINTED = [TODO')}: warning: value still TODO (its claim is recorded as a TODO, "
+        "not checked): 'PRINTED = [TODO, 3]'",
+        f"notebooks/{HOWARD}.py:{line_of(notebook, '# TODO(kb new)')}: warning: placeholder left by kb new: "
+        "\"# TODO(kb new): the paper's value\"",
+        f"notes/{HOWARD}.md:{line_of(note, template_line)}: warning: untouched scaffold text from templates/note.md: "
+        f"{template_line!r}",
+    ]
+    assert "0 problem(s) and 3 warning(s)" in err and "kb lint --strict fails on them" in err
+    assert main(["lint", "--strict", HOWARD]) == 1
+    assert "(--strict: warnings fail too)" in capsys.readouterr().err
+
+
+def test_a_note_written_in_its_own_words_has_no_scaffold_warning(tmp_path):
+    root = copy_with_templates(tmp_path / "kb")
+    assert lint(Project(root), [HOWARD], check_imports=False) == []
+
+
+def test_an_unknown_key_gets_the_nearest_known_keys(tmp_path, monkeypatch, capsys):
+    root = copy_for_lint(tmp_path / "kb")
+    monkeypatch.setenv("KB_ROOT", str(root))
+    assert main(["lint", "Howard2017arxv"]) == 2
+    assert "unknown key(s): Howard2017arxv (did you mean Howard2017arxiv?)" in capsys.readouterr().err
