@@ -241,6 +241,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return lint(project, args)
         if args.command in ("rm", "rename", "link"):
             return manage(project, args)
+        if args.command == "evaluate":
+            from refimpl.evaluate import run as evaluate
+
+            return evaluate(args, project.root)
     except UsageError as exc:
         _err(f"kb {args.command}: {exc}")
         return EXIT_USAGE
