@@ -12,10 +12,12 @@ export NO_MKDOCS_2_WARNING := 1
 
 install: $(STAMP)
 
-# Re-installs only when the pins or the package metadata change.
+# Re-installs only when the pins or the package metadata change. --no-deps: the lock pins every package,
+# and timm declares torchvision, which must never be pulled in (it does not work beside torch 2.13.0 CPU;
+# building timm's MobileNets does not need it: see README, "Peers").
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -34,10 +36,12 @@ test: install
 bench: install
 	$(BIN)/python -m kb.bench
 
-# Re-pin every installed package after changing a direct dependency in pyproject.toml.
+# Re-pin every installed package after changing a direct dependency in pyproject.toml (--all: setuptools too,
+# which torch requires and which --no-deps would otherwise never install).
 lock: install
 	{ echo "# Every package the knowledge base installs, pinned (pip freeze of a working .venv). Regenerate with \`make lock\`."; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock
+	  echo "# Installed with --no-deps: this list is complete, and timm's declared torchvision must never be pulled in."; \
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock
 
 clean:
 	rm -rf site build .pytest_cache
