@@ -342,6 +342,45 @@ for (variant, atrous), c in seg.items():
 # enough to pin the difference, so these stay as reported claims.
 
 # %% [markdown]
+# ## Peer cross-check — timm 1.0.31 (outside the paper)
+#
+# timm's `mobilenetv3_large_100`, `mobilenetv3_large_075` and `mobilenetv3_small_100` are these
+# networks as the TF reference builds them: Small without the squeeze-and-excite Table 2 ticks on
+# its last 1×1 convolution (`last_conv_se=False` here). `tests/test_peers.py` builds each with random
+# weights and random batch-norm statistics, loads its state dict into `MobileNetV3` by position with
+# `refimpl.loaders` (312, 312 and 244 tensors; the `nn.Linear` classifier reshaped to our 1×1
+# convolution; batch-norm ε = 1e-5 as timm trains), and asserts **same weights → same logits** at
+# 224, 193, 160 and 128 px (float32 rounding; to 1e-10 in float64), the same parameters and output
+# shape block by block, and the same multiply-adds. Without RF2 and atrous convolution the LR-ASPP
+# backbone's 1/8 and 1/32 features equal timm's Large features too; the LR-ASPP head has no
+# installable peer (torchvision's does not install beside this torch). timm's `*_050` models are
+# not comparable: they keep the 16-filter stem unthinned below α = 0.75 (the loader refuses them,
+# naming the stem's shapes). timm's own counts, recorded in `refimpl.loaders.TIMM_MODELS` and
+# recomputed from timm by that test, against ours (timm is a test dependency only):
+
+# %%
+from refimpl.loaders import TIMM_MODELS, TIMM_VERSION  # noqa: E402
+
+V3_PEERS = {"mobilenetv3_large_100": L10, "mobilenetv3_large_075": L075, "mobilenetv3_small_100": S10_ref}
+ledger.reference("peer-timm-params", "Parameters of Large 1.0, Large 0.75 and Small 1.0 (no SE on its last 1×1 conv), "
+                 "every tensor", f"timm {TIMM_VERSION} mobilenetv3_large_100, mobilenetv3_large_075, mobilenetv3_small_100",
+                 reference=[TIMM_MODELS[name].parameters for name in V3_PEERS],
+                 measured=[c[2].params for c in V3_PEERS.values()])
+ledger.reference("peer-timm-tensors", "State-dict entries of the same three models (batch-norm counters included), mapped one to one",
+                 f"timm {TIMM_VERSION} mobilenetv3_large_100, mobilenetv3_large_075, mobilenetv3_small_100 (len(state_dict()))",
+                 reference=[TIMM_MODELS[name].tensors for name in V3_PEERS],
+                 measured=[len(on_meta(MobileNetV3, "large").state_dict()), len(on_meta(MobileNetV3, "large", 0.75).state_dict()),
+                           len(on_meta(MobileNetV3, "small", last_conv_se=False).state_dict())])
+ledger.reference(
+    "peer-timm-small-table2", "Parameters of MobileNetV3-Small 1.0 as Table 2 prints it (SE on the 576-wide 1×1 conv)",
+    f"timm {TIMM_VERSION} mobilenetv3_small_100", reference=TIMM_MODELS["mobilenetv3_small_100"].parameters,
+    measured=S10[2].params, pinned=2_709_464,
+    reason=f"Table 2 ticks SE on the last 1×1 conv; timm, like the TF reference, has none there. That SE is the "
+    f"{S10[2].params - S10_ref[2].params:,} parameters between the two; timm's weights load into "
+    "MobileNetV3('small', last_conv_se=False).",
+)
+
+# %% [markdown]
 # ## What needs data, a phone or a TPU
 
 # %%

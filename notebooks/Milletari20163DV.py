@@ -153,6 +153,51 @@ ledger.discrepant(
 )
 
 # %% [markdown]
+# ### Peer cross-check — MONAI 1.6.1's VNet (outside the paper)
+#
+# MONAI's `VNet` is the V-Net most people run. `tests/test_peers.py` runs MONAI's own three 3-D
+# shape cases on our `VNet`, counts MONAI's convolutions per stage and computes the receptive fields
+# of MONAI's model with the same `receptive_field`; the values are recorded in `refimpl.loaders`
+# (MONAI is a test dependency only). MONAI's network departs from the paper in its depths — and
+# also adds batch norm after every convolution, uses ELU by default instead of PReLU, dropout, and a
+# second 5 × 5 × 5 convolution in its output transition.
+
+# %%
+from refimpl.loaders import MONAI_VERSION, MONAI_VNET_CONVS, MONAI_VNET_RECEPTIVE_FIELDS, MONAI_VNET_SHAPE_CASES  # noqa: E402
+
+MONAI = f"MONAI {MONAI_VERSION} monai.networks.nets.VNet"
+ledger.reference(
+    "peer-monai-shape-cases", "MONAI's three 3-D VNet shape cases (4 → 1, 2 → 2, 1 → 3 channels on 32³): output shapes of our VNet",
+    f"MONAI {MONAI_VERSION} tests/networks/nets/test_vnet.py (TEST_CASE_VNET_3D_1–3)",
+    reference=[list(expected) for _, _, expected in MONAI_VNET_SHAPE_CASES],
+    measured=[list(analyse(on_meta(VNet, in_channels=o["in_channels"], num_classes=o["out_channels"]), shape).output_shape)
+              for o, shape, _ in MONAI_VNET_SHAPE_CASES],
+)
+ledger.reference(
+    "peer-monai-convs-per-stage", "5×5×5 convolutions per stage, L-Stage 1–5 then R-Stage 4–1", f"{MONAI} (LUConv layers per transition)",
+    reference=list(MONAI_VNET_CONVS), measured=convs_per_stage, pinned=[1, 2, 3, 3, 3, 3, 3, 2, 1],
+    reason="MONAI builds 1, 1, 2, 3, 2 convolutions on the left and 2, 2, 1, 1 on the right; Table 1's receptive "
+    "fields need the 1, 2, 3, 3, 3 and 3, 3, 2, 1 that Fig. 2 draws (table1-rf-recurrence), which refimpl follows.",
+)
+ledger.reference(
+    "peer-monai-receptive-fields", "Receptive field after L-Stage 1–5, R-Stage 4–1 and the output (Table 1's recurrence), voxels per side",
+    f"{MONAI} (refimpl.analysis.receptive_field on MONAI's model)",
+    reference=list(MONAI_VNET_RECEPTIVE_FIELDS), measured=recurrence, pinned=TABLE1_RF, unit="voxels",
+    reason="With its shallower stages (peer-monai-convs-per-stage) and one more 5×5×5 convolution before the output "
+    f"MONAI's network sees {MONAI_VNET_RECEPTIVE_FIELDS[-1]} voxels per side where Table 1 prints {TABLE1_RF[-1]}, "
+    "as ours gives by the same recurrence. Batch norm, ELU and dropout change no receptive field.",
+)
+monai_depths = receptive_field(
+    on_meta(VNet, left=tuple(Stage(n, c) for n, (_, c) in zip(MONAI_VNET_CONVS[:5], LEFT)),
+            right=tuple(Stage(n, c) for n, (_, c) in zip(MONAI_VNET_CONVS[5:], RIGHT))), (1, 1, 640, 640, 640))
+ledger.reference(
+    "peer-monai-depths-explain", "Our VNet built with MONAI's convolutions per stage: receptive field of every stage",
+    f"{MONAI} (refimpl.analysis.receptive_field on MONAI's model)",
+    reference=list(MONAI_VNET_RECEPTIVE_FIELDS[:9]), measured=[monai_depths[m].theoretical[0] for m in STAGE_MODULES[:-1]],
+    unit="voxels",
+)
+
+# %% [markdown]
 # **By back-propagation.** The gradient of one output voxel with respect to the input is non-zero
 # exactly on that voxel's receptive field. A real V-Net with the paper's stages but 1/16 of the widths
 # (the field does not depend on widths), float32, on a 576 × 16 × 16 volume (long along the axis we
