@@ -73,25 +73,47 @@ def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT,
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _mkdocs(project: Project, *args: str) -> int:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner for MkDocs 1.x
-    return subprocess.call([sys.executable, "-m", "mkdocs", *args], cwd=project.root, env=env)
+def _mkdocs(project: Project, command: str, port: int = 0) -> int:
+    """Run MkDocs' ``build`` or ``serve`` (strict, in this process: see [`kb.site_build`][kb.site_build])."""
+    from kb.site_build import build_site, serve_site
+
+    status, why = build_site(project) if command == "build" else serve_site(project, port)
+    if status != EXIT_OK:
+        _err(f"kb {command}: {why}")
+    elif command == "build":
+        _err("kb build: site/ is built (open site/index.html, or run kb serve)")
+    return status
 
 
 def build(project: Project, args: argparse.Namespace) -> int:
+    from kb.site_build import unwritable
+
+    problem = unwritable(project, ("build", "site"))  # before the notebooks run, not after
+    if problem:
+        _err(f"kb build: {problem}")
+        return EXIT_FAILED
     status = check(project, [], timeout=args.timeout, jobs=args.jobs)
     if status != EXIT_OK:
         _err("kb build: not building the site while a claim fails or a notebook raises")
         return status
-    return _mkdocs(project, "build", "--strict", "--quiet")
+    return _mkdocs(project, "build")
 
 
 def serve(project: Project, args: argparse.Namespace) -> int:
+    from kb.site_build import port_problem, unwritable
+
+    problem = port_problem(args.port)  # before the long check and build
+    if problem:
+        raise UsageError(problem)
+    problem = unwritable(project, ("build",))
+    if problem:
+        _err(f"kb serve: {problem}")
+        return EXIT_FAILED
     status = check(project, [], timeout=args.timeout, jobs=args.jobs)
     if status != EXIT_OK:
         _err("kb serve: not serving the site while a claim fails or a notebook raises")
         return status
-    return _mkdocs(project, "serve", "--strict", "--dev-addr", f"127.0.0.1:{args.port}")
+    return _mkdocs(project, "serve", args.port)
 
 
 def new_paper(project: Project, args: argparse.Namespace) -> int:

@@ -121,7 +121,7 @@ class Visit:
 
     def _route(self, route):
         url = route.request.url
-        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != self.host:
+        if urlsplit(url).netloc and urlsplit(url).netloc != self.host:  # any scheme: https, ws, ftp, …
             self.offsite.append(url)
             route.abort()  # never wait on the network: the test machine has none
         else:

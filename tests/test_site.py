@@ -292,10 +292,18 @@ def test_home_lists_every_built_paper_with_its_facts_and_pages(built_site):
 
 
 def _claims_on_notebook(site: Path, key: str) -> list[str]:
-    """Statuses of the claims the executed notebook shows (one ``p.kb-claim`` with its badge per ledger call)."""
-    page = site / "notebooks" / key / "index.html"
-    badges = soup(page).select("p.kb-claim .kb-badge")
-    return [next(c[3:] for c in badge["class"] if c[3:] in STATUSES) for badge in badges]
+    """Statuses of the claims the published notebook recorded, in order (a ``ledger.table`` records one
+    per cell), after checking that its page shows each: a ``p.kb-claim`` badge or a table cell."""
+    from kb.claims import MIME_TYPE
+
+    nb = json.loads((site / "notebooks" / key / f"{key}.ipynb").read_text(encoding="utf-8"))
+    payloads = [out["data"][MIME_TYPE] for cell in nb["cells"] for out in cell.get("outputs", [])
+                if MIME_TYPE in out.get("data", {})]
+    claims = [c for p in payloads for c in (p if isinstance(p, list) else [p])]
+    page = soup(site / "notebooks" / key / "index.html")
+    shown = len(page.select("p.kb-claim .kb-badge")) + len(page.select(".kb-claim-table td[id]"))
+    assert shown == len(claims), f"{key}: the notebook page shows {shown} of its {len(claims)} claims"
+    return [c["status"] for c in claims]
 
 
 def test_claims_page_has_every_claim_of_every_paper_and_the_counts(built_site):
@@ -423,7 +431,7 @@ def test_note_header_links_both_directions(hook_state, caplog):
 def test_builds_on_an_unknown_key_is_a_warning(hook_state, caplog):
     hook_state["B"].meta["builds_on"] = ["Nobody2020X"]
     assert hooks.relations("B") == ([], ["C"])
-    assert "builds_on names Nobody2020X" in caplog.text
+    assert "notes/B.md: builds_on names 'Nobody2020X'" in caplog.text
 
 
 def test_citation_and_bibtex_block_from_references_bib(tmp_path, caplog):
@@ -436,9 +444,9 @@ def test_citation_and_bibtex_block_from_references_bib(tmp_path, caplog):
     entry = hooks.read_bibliography(bib)["Cicek2016MICCAI"]
     assert hooks.citation(entry) == ("Çiçek Ö., Abdulkadir A., Lienkamp S. S. *3D U-Net: Learning Dense "
                                      "Volumetric Segmentation from Sparse Annotation.* MICCAI, pp. 424–432, 2016.")
-    block = hooks.bibtex_block(entry)
-    assert block.startswith('??? quote "BibTeX"\n\n    ```bibtex\n    @inproceedings{Cicek2016MICCAI,\n')
-    assert block.endswith("    }\n    ```\n")
+    block = BeautifulSoup(hooks.bibtex_html(entry), "html.parser").select_one("details.quote")
+    assert block.summary.get_text() == "BibTeX"
+    assert block.select_one("div.highlight pre code").get_text() == bib.read_text(encoding="utf-8").strip()
 
 
 def test_unparsable_bibtex_is_a_warning(tmp_path, caplog):
