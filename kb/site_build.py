@@ -3,7 +3,8 @@
 Every warning MkDocs counts in strict mode (a broken link, a missing image or anchor, a hook's
 warning: a dangling ``builds_on``, a missing ``references.bib``) is printed with the file it is
 about, and fails the build with exit status 1. An error (a note that is not UTF-8, broken front
-matter, a snippet outside ``refimpl/`` and ``notebooks/``) is one line, never a traceback.
+matter, a snippet outside ``refimpl/`` and ``notebooks/``) is one line, never a traceback
+(``KB_DEBUG=1`` shows the traceback of an unexpected one).
 
 ``kb build`` builds into a folder under ``build/`` and puts it in place of ``site/`` only when the
 build succeeded: a failed build leaves the last good site as it was. ``kb serve`` serves from this
@@ -79,7 +80,9 @@ def _run_mkdocs(command: str, action: Callable[[], None]) -> tuple[int, str]:
     except OSError as exc:  # the port was taken between the check and the start, a disk error, …
         failure = f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
     except Exception as exc:  # noqa: BLE001 - a plugin's own error (a missing snippet, …): one line
-        failure = f"{type(exc).__name__}: {exc}" if not handler.errors else ""
+        if os.environ.get("KB_DEBUG"):
+            raise
+        failure = f"{type(exc).__name__}: {exc} (KB_DEBUG=1 shows the traceback)" if not handler.errors else ""
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
@@ -148,7 +151,11 @@ def build_site(project: Project) -> tuple[int, str]:
         status, why = _run_mkdocs("build", lambda: build(load_config(
             config_file=_config_file(project), strict=True, site_dir=str(staging))))
         if status == EXIT_OK:
-            _replace(site, staging)
+            try:
+                _replace(site, staging)
+            except OSError as exc:
+                return EXIT_FAILED, (f"the site was built but cannot replace site/ ({exc.strerror or exc}); "
+                                     "make site a folder of this checkout you can write to")
         return status, why
     finally:
         shutil.rmtree(staging, ignore_errors=True)
