@@ -31,7 +31,13 @@ _CONV_TS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def on_meta(factory: Callable[..., M], *args, **kwargs) -> M:
-    """Build ``factory(*args, **kwargs)`` with every parameter on the ``meta`` device (no memory, no init cost)."""
+    """Build ``factory(*args, **kwargs)`` with every parameter on the ``meta`` device (no memory, no init cost).
+
+    Args:
+        factory: a model class or a function that returns a model, e.g. ``MobileNetV1``.
+        *args (Any): positional arguments of ``factory``.
+        **kwargs (Any): keyword arguments of ``factory``.
+    """
     if not callable(factory):
         raise _checks.ArgumentTypeError(f"on_meta needs a model class or factory such as MobileNetV1; got {_checks.describe(factory)}")
     with torch.device("meta"):
@@ -39,7 +45,11 @@ def on_meta(factory: Callable[..., M], *args, **kwargs) -> M:
 
 
 def to_meta(model: nn.Module) -> nn.Module:
-    """``model`` itself when it already lives on ``meta``, else a ``meta`` copy of it (the original is untouched)."""
+    """``model`` itself when it already lives on ``meta``, else a ``meta`` copy of it (the original is untouched).
+
+    Args:
+        model: any module.
+    """
     _check_model(model)
     if all(p.device.type == "meta" for p in model.parameters()):
         return model
@@ -52,6 +62,9 @@ def layer_type(module: nn.Module) -> str:
     ``"Conv DW 3×3"`` for a depthwise convolution, ``"Conv 1×1"``/``"Conv 3×3"``/``"Conv 3×3×3"``
     for a full one, ``"Up-conv 2×2"`` for a transposed one, ``"FC"`` for a linear layer, and the
     class name for anything else.
+
+    Args:
+        module: one layer.
     """
     _check_model(module, "module")
     if isinstance(module, _CONVS + _CONV_TS):
@@ -70,14 +83,19 @@ class LayerCost:
     """Cost of one leaf module during one forward pass."""
 
     name: str
+    """The module's qualified name in the model, e.g. ``"stem.conv"``."""
     type: str
+    """Its layer type, as [`layer_type`][refimpl.analysis.layer_type] names it."""
     madds: int
+    """Its multiply-adds for the given input (half of PyTorch's FLOP count: one multiply and one add)."""
     params: int
     """All of the module's own parameters (weights and biases)."""
     weights: int
     """Its ``weight`` tensor alone: what the papers' tables list, e.g. "FC 1024 × 1000"."""
     input_shape: tuple[int, ...]
+    """Shape of its first input, batch included (``()`` when that is no tensor)."""
     output_shape: tuple[int, ...]
+    """Shape of its output, batch included (``()`` when that is no tensor)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class ModelCost:
     madds: int
     """Multiply-adds of the convolutions and linear layers for the given input."""
     output_shape: tuple[int, ...]
+    """Shape of the model's output, batch included."""
     layers: list[LayerCost] = field(repr=False)
     """Leaf modules in the order they first ran."""
 
@@ -104,6 +123,9 @@ class ModelCost:
         """``{layer type: (multiply-adds, parameters)}`` over convolutions and linear layers, most multiply-adds first.
 
         Parameters are weights only unless ``biases`` (MobileNets Table 2 counts "FC 1024 × 1000").
+
+        Args:
+            biases: count the biases of the convolutions and linear layers too.
         """
         totals: dict[str, list[int]] = {}
         for layer in self.layers:
@@ -201,7 +223,12 @@ def _weight_count(module: nn.Module) -> int:
 
 
 def count_params(model: nn.Module, modules: Iterable[type[nn.Module]] | None = None) -> int:
-    """Number of parameters of ``model``, or of its sub-modules of the given types only."""
+    """Number of parameters of ``model``, or of its sub-modules of the given types only.
+
+    Args:
+        model: any module.
+        modules: module classes, e.g. ``[nn.BatchNorm2d]``, or one class; ``None`` counts every parameter.
+    """
     _check_model(model)
     if modules is None:
         return sum(p.numel() for p in model.parameters())
@@ -244,6 +271,7 @@ class ReceptiveField:
     jump: tuple[int | float, ...]
     """Input voxels per output voxel, $j$ (the cumulative stride; below 1 after up-sampling)."""
     output_shape: tuple[int, ...]
+    """Shape of the module's output, batch included."""
 
 
 def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> "OrderedDict[str, ReceptiveField]":
@@ -277,7 +305,7 @@ def receptive_field(model: nn.Module, input_shape: Sequence[int]) -> "OrderedDic
 
     Returns:
         ``{module name: ReceptiveField}`` in the order the modules finished, the whole model last
-        under ``""``. A module that runs twice keeps its first call.
+            under ``""``. A module that runs twice keeps its first call.
     """
     input_shape = _check_shape(input_shape, 3)
     meta_model = to_meta(model)

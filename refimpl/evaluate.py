@@ -61,6 +61,7 @@ class Target(NamedTuple):
     source: str
     """Where the paper prints it."""
     note: str = ""
+    """How our model differs from the one the paper measured, if it does; copied into the evaluation's record."""
 
 
 def _v1(alpha: float):
@@ -178,7 +179,7 @@ def top1(model, samples: Sequence[tuple[Path, int]], resolution: int, batch_size
     """(correct, total) top-1 predictions of ``model`` (eval mode, no gradients) on ``samples``.
 
     Args:
-        model: a classifier returning ``(N, classes)`` logits.
+        model (nn.Module): a classifier returning ``(N, classes)`` logits.
         samples: ``(image, class index)`` pairs, e.g. from [`image_folder`][refimpl.evaluate.image_folder].
         resolution: the input side.
         batch_size: images per forward pass.

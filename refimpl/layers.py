@@ -39,22 +39,38 @@ _MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 
 
 def conv_class(dims: int) -> type[nn.Module]:
-    """`nn.Conv1d`, `nn.Conv2d` or `nn.Conv3d` for ``dims`` spatial dimensions."""
+    """`nn.Conv1d`, `nn.Conv2d` or `nn.Conv3d` for ``dims`` spatial dimensions.
+
+    Args:
+        dims: spatial dimensions: 1, 2 (images) or 3 (volumes).
+    """
     return _pick(_CONV, dims)
 
 
 def conv_transpose_class(dims: int) -> type[nn.Module]:
-    """`nn.ConvTranspose{1,2,3}d` for ``dims`` spatial dimensions."""
+    """`nn.ConvTranspose{1,2,3}d` for ``dims`` spatial dimensions.
+
+    Args:
+        dims: spatial dimensions: 1, 2 (images) or 3 (volumes).
+    """
     return _pick(_CONV_T, dims)
 
 
 def batch_norm_class(dims: int) -> type[nn.Module]:
-    """`nn.BatchNorm{1,2,3}d` for ``dims`` spatial dimensions."""
+    """`nn.BatchNorm{1,2,3}d` for ``dims`` spatial dimensions.
+
+    Args:
+        dims: spatial dimensions: 1, 2 (images) or 3 (volumes).
+    """
     return _pick(_BATCH_NORM, dims)
 
 
 def max_pool_class(dims: int) -> type[nn.Module]:
-    """`nn.MaxPool{1,2,3}d` for ``dims`` spatial dimensions."""
+    """`nn.MaxPool{1,2,3}d` for ``dims`` spatial dimensions.
+
+    Args:
+        dims: spatial dimensions: 1, 2 (images) or 3 (volumes).
+    """
     return _pick(_MAX_POOL, dims)
 
 
@@ -68,13 +84,21 @@ def _pick(table: dict[int, type[nn.Module]], dims: int) -> type[nn.Module]:
 
 
 def h_sigmoid(x: Tensor) -> Tensor:
-    r"""h-sigmoid, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $\mathrm{ReLU6}(x+3)/6$ (any floating-point dtype)."""
+    r"""h-sigmoid, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $\mathrm{ReLU6}(x+3)/6$ (any floating-point dtype).
+
+    Args:
+        x: a floating-point tensor of any shape (element-wise).
+    """
     _checks.floating("x", x, "h_sigmoid")
     return F.relu6(x + 3.0) / 6.0
 
 
 def h_swish(x: Tensor) -> Tensor:
-    r"""h-swish, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $x \cdot \mathrm{ReLU6}(x+3)/6$ (any floating-point dtype)."""
+    r"""h-swish, MobileNetV3 (arXiv:1905.02244v5) Sec. 5.2: $x \cdot \mathrm{ReLU6}(x+3)/6$ (any floating-point dtype).
+
+    Args:
+        x: a floating-point tensor of any shape (element-wise).
+    """
     _checks.floating("x", x, "h_swish")
     return x * h_sigmoid(x)
 
@@ -119,7 +143,14 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
 
 
 def check_width_multiplier(width_multiplier: float) -> float:
-    """Validate a width multiplier $\\alpha$: a finite number in (0, 4] (Python or NumPy, e.g. ``np.float32(0.75)``)."""
+    """Validate a width multiplier $\\alpha$: a finite number in (0, 4] (Python or NumPy, e.g. ``np.float32(0.75)``).
+
+    Args:
+        width_multiplier: $\\alpha$, e.g. 1.0, 0.75, 0.5.
+
+    Returns:
+        $\\alpha$ as a Python ``float``.
+    """
     return _checks.real("width_multiplier", width_multiplier, 0.0, 4.0, low_open=True, hint="e.g. 1.0, 0.75, 0.5")
 
 

@@ -150,6 +150,7 @@ class LoadReport:
     """What [`load_weights`][refimpl.loaders.load_weights] did."""
 
     peer: str
+    """Whose naming the weights followed, one of [`PEERS`][refimpl.loaders.PEERS]."""
     model: str
     """Our model class."""
     mapped: int
@@ -161,6 +162,7 @@ class LoadReport:
     activation: Optional[str]
     """The activation that replaced ``nn.ReLU``, or ``None``."""
     notes: tuple[str, ...] = field(default=())
+    """Where the conventions applied come from (the [`Convention`][refimpl.loaders.Convention]'s note), if any."""
 
     def __str__(self) -> str:
         text = f"{self.peer} → {self.model}: {self.mapped} tensors mapped, {len(self.reshaped)} reshaped (Linear ↔ 1×1 conv)"

@@ -20,7 +20,9 @@ class Separable(NamedTuple):
     """One "Conv dw / s + Conv / s1" pair of Table 1: depthwise stride ``s`` and pointwise output width ``c``."""
 
     s: int
+    """Stride of the depthwise convolution: "Conv dw / s1" or "/ s2"."""
     c: int
+    """Output channels of the pointwise convolution, before the width multiplier."""
 
 
 STEM_CHANNELS = 32
@@ -59,7 +61,12 @@ RESOLUTIONS = (224, 192, 160, 128)
 
 
 def thin(channels: int, width_multiplier: float) -> int:
-    r"""Width multiplier of Sec. 3.3: $\alpha N$ channels, truncated like the TF reference (``int``), at least 8."""
+    r"""Width multiplier of Sec. 3.3: $\alpha N$ channels, truncated like the TF reference (``int``), at least 8.
+
+    Args:
+        channels: $N$, the width at $\alpha = 1$.
+        width_multiplier: $\alpha$.
+    """
     channels = _checks.positive("channels", channels)
     return max(MIN_CHANNELS, int(channels * check_width_multiplier(width_multiplier)))
 

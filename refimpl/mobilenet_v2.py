@@ -37,9 +37,13 @@ class Bottleneck(NamedTuple):
     """One "bottleneck" row of Table 2: expansion $t$, output channels $c$, repeats $n$, stride $s$ of the first."""
 
     t: int
+    """Expansion factor: the hidden width is $t$ times the block's input."""
     c: int
+    """Output channels, before the width multiplier."""
     n: int
+    """How many times the layer is repeated."""
     s: int
+    """Stride of the first of the $n$ layers; the others have stride 1."""
 
 
 STEM_CHANNELS = 32
@@ -75,16 +79,26 @@ class BlockSpec(NamedTuple):
     """One bottleneck layer as built: input $k$, hidden $tk$, output $k'$ channels, stride $s$, residual or not."""
 
     in_channels: int
+    """$k$."""
     hidden_channels: int
+    """$tk$, rounded like every width."""
     out_channels: int
+    """$k'$."""
     stride: int
+    """$s$ for the first layer of a row, 1 for the others."""
     residual: bool
+    """Whether the block adds its input: stride 1 and $k = k'$."""
 
 
 def width(channels: int, width_multiplier: float, divisor: int = CHANNEL_DIVISOR) -> int:
     r"""$\alpha c$ rounded to a multiple of ``divisor`` by [`make_divisible`][refimpl.layers.make_divisible].
 
     8 is the TF reference implementation's rounding; ``divisor=1`` rounds $\alpha c$ to the nearest integer.
+
+    Args:
+        channels: $c$, the width at $\alpha = 1$.
+        width_multiplier: $\alpha$.
+        divisor: the multiple to round to.
     """
     channels = _checks.positive("channels", channels)
     return make_divisible(channels * check_width_multiplier(width_multiplier), _check_divisor(divisor))
@@ -100,6 +114,10 @@ def last_width(width_multiplier: float, divisor: int = CHANNEL_DIVISOR) -> int:
     Sec. 4: "for multipliers less than one, we apply width multiplier to all layers except the very
     last convolutional layer." For $\alpha > 1$ it is scaled like every other layer (TF reference:
     ``_make_divisible(1280 * max(1.0, depth_multiplier))``), so 1.4 gives 1792.
+
+    Args:
+        width_multiplier: $\alpha$.
+        divisor: the multiple to round to.
     """
     return width(LAST_CHANNELS, max(1.0, check_width_multiplier(width_multiplier)), divisor)
 
@@ -113,6 +131,11 @@ def block_specs(
     factor $t$ is always applied to the input size" (Table 2 caption), so the hidden width is
     $t k$ of the layer's own input $k$. With $t = 1$ the hidden width equals the input and
     [`InvertedResidual`][refimpl.layers.InvertedResidual] builds no expansion convolution.
+
+    Args:
+        width_multiplier: $\alpha$.
+        rows: ``Bottleneck(t, c, n, s)`` rows, Table 2's by default.
+        divisor: the multiple every width is rounded to.
     """
     alpha = check_width_multiplier(width_multiplier)
     divisor = _check_divisor(divisor)
@@ -194,15 +217,20 @@ class Operation:
     """One operation of the compute graph of Sec. 5.1 with the tensors it reads and writes (shapes with batch)."""
 
     name: str
+    """The module's qualified name in the model, e.g. ``"bottlenecks.0"``."""
     input_shape: tuple[int, ...]
+    """Shape of the tensor it reads."""
     output_shape: tuple[int, ...]
+    """Shape of the tensor it writes."""
 
     @property
     def input_elements(self) -> int:
+        """Values in the tensor it reads."""
         return _numel(self.input_shape)
 
     @property
     def output_elements(self) -> int:
+        """Values in the tensor it writes."""
         return _numel(self.output_shape)
 
 

@@ -156,6 +156,9 @@ def squeeze_width(exp_size: int) -> int:
 
     The rounding is the reference code's (``squeeze_excite(divisible_by=8)``), with
     [`make_divisible`][refimpl.layers.make_divisible]: e.g. 72/4 = 18 → 24, 120/4 = 30 → 32.
+
+    Args:
+        exp_size: width of the expansion layer the block rescales ("exp size" of Tables 1 and 2).
     """
     exp_size = _checks.positive("exp_size", exp_size)
     return make_divisible(exp_size / SE_REDUCTION, 8)

@@ -39,8 +39,11 @@ class Stage(NamedTuple):
     """One residual row of Table 1: layer name, width of its $3 \\times 3$ convolutions, blocks per depth."""
 
     layer_name: str
+    """Table 1's "layer name", e.g. ``"conv2_x"``."""
     width: int
+    """Width $w$ of the stage's $3 \\times 3$ convolutions (its output is $w$, or $4w$ for a bottleneck)."""
     blocks: tuple[int, int, int, int, int]
+    """The "×n" of the 18-, 34-, 50-, 101- and 152-layer columns: blocks in the stage."""
 
 
 DEPTHS = (18, 34, 50, 101, 152)
@@ -76,7 +79,11 @@ NUM_CLASSES = 1000
 
 
 def blocks_for(depth: int) -> tuple[int, ...]:
-    """Blocks per stage of the ``depth``-layer column of Table 1, e.g. ``(3, 4, 6, 3)`` for 50."""
+    """Blocks per stage of the ``depth``-layer column of Table 1, e.g. ``(3, 4, 6, 3)`` for 50.
+
+    Args:
+        depth: one of [`DEPTHS`][refimpl.resnet.DEPTHS].
+    """
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of Table 1's {list(DEPTHS)}; got {depth!r}")
     column = DEPTHS.index(depth)
@@ -172,7 +179,11 @@ CIFAR_NUM_CLASSES = 10
 
 
 def cifar_n(depth: int) -> int:
-    r"""$n$ of a CIFAR-10 network with $6n+2$ layers ("There are totally 6n+2 stacked weighted layers")."""
+    r"""$n$ of a CIFAR-10 network with $6n+2$ layers ("There are totally 6n+2 stacked weighted layers").
+
+    Args:
+        depth: $6n+2$, e.g. 20, 32, 44, 56, 110 or 1202.
+    """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"a CIFAR-10 ResNet has 6n+2 layers (e.g. 20, 32, 44, 56, 110, 1202); got {depth!r}")
     return (depth - 2) // 6
@@ -285,7 +296,12 @@ def init_weights(model: nn.Module) -> nn.Module:
 
     $n_l = k^2 c$ is the fan-in of a convolution (He et al. 2015, Eq. 10); batch norm starts at
     $\gamma = 1, \beta = 0$ (PyTorch's default). Parameters on the ``meta`` device are left alone.
-    Returns ``model``.
+
+    Args:
+        model: the network to initialise, in place.
+
+    Returns:
+        ``model`` itself.
     """
     for module in model.modules():
         if isinstance(module, nn.Conv2d) and module.weight.device.type != "meta":
@@ -305,6 +321,9 @@ def weighted_layers(model: nn.Module) -> int:
 
     Table 1's 34-layer net is conv1 + 2·(3+4+6+3) convolutions in the blocks + the fc; the
     projections of option B or C (Eq. 2's $W_s$) are not counted in the depth.
+
+    Args:
+        model: a network whose shortcut modules are named ``shortcut``, as in `refimpl.residual`.
     """
     return sum(
         isinstance(m, (nn.Conv2d, nn.Linear)) and ".shortcut." not in f".{name}."
@@ -313,5 +332,9 @@ def weighted_layers(model: nn.Module) -> int:
 
 
 def projection_shortcuts(model: nn.Module) -> int:
-    r"""How many shortcuts of ``model`` are projections $W_s$ (Eq. 2), i.e. carry a convolution."""
+    r"""How many shortcuts of ``model`` are projections $W_s$ (Eq. 2), i.e. carry a convolution.
+
+    Args:
+        model: a network whose shortcut modules are named ``shortcut``, as in `refimpl.residual`.
+    """
     return sum(name.endswith(".shortcut") and any(True for _ in m.parameters()) for name, m in model.named_modules())

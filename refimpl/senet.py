@@ -99,7 +99,11 @@ class SEBlock(nn.Module):
         self.gate = nn.Sigmoid()
 
     def excitation(self, u: Tensor) -> Tensor:
-        r"""The channel weights $\mathbf{s} \in (0, 1)^C$ of each image, shape ``(N, C)`` (Eq. 2 and 3)."""
+        r"""The channel weights $\mathbf{s} \in (0, 1)^C$ of each image, shape ``(N, C)`` (Eq. 2 and 3).
+
+        Args:
+            u: the block's input $\mathbf{U}$, shape ``(N, C, H, W)``.
+        """
         check_input(u, self.channels, 2, "SEBlock")
         z = self.squeeze(u).flatten(1)  # (N, C): z = F_sq(U)
         return self.gate(self.expand(self.relu(self.reduce(z))))  # (N, C): s = σ(W2 δ(W1 z))

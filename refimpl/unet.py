@@ -34,7 +34,9 @@ class Contracting(NamedTuple):
     """One level of the contracting path: two 3×3 convolutions with ``c1`` and ``c2`` output channels."""
 
     c1: int
+    """Output channels of the first 3×3 convolution."""
     c2: int
+    """Output channels of the second, which the level passes on (and keeps as its skip connection)."""
 
 
 class Expanding(NamedTuple):
@@ -42,8 +44,11 @@ class Expanding(NamedTuple):
     cropped skip, then two 3×3 convolutions with ``c1`` and ``c2`` output channels."""
 
     up: int
+    """Output channels of the 2×2 up-convolution."""
     c1: int
+    """Output channels of the first 3×3 convolution after the concatenation."""
     c2: int
+    """Output channels of the second."""
 
 
 # U-Net, arXiv:1505.04597v1, Fig. 1 — the contracting path, top to bottom (the last row is the bottom
@@ -130,7 +135,14 @@ class ConvUnit(nn.Sequential):
 
 
 class ConvPair(nn.Sequential):
-    """The two [`ConvUnit`][refimpl.unet.ConvUnit]s of one level, named ``conv1`` and ``conv2``."""
+    """The two [`ConvUnit`][refimpl.unet.ConvUnit]s of one level, named ``conv1`` and ``conv2``.
+
+    Args:
+        in_channels: input channels of ``conv1``.
+        c1: output channels of ``conv1``.
+        c2: output channels of ``conv2``.
+        **unit_options (Any): ``padding``, ``norm``, ``norm_affine`` and ``dims`` of both units.
+    """
 
     def __init__(self, in_channels: int, c1: int, c2: int, **unit_options) -> None:
         super().__init__()
@@ -281,7 +293,11 @@ class UNet(nn.Module):
         return CONVS_PER_LEVEL * 2 * _padding_loss(self.padding)
 
     def output_size(self, size: int) -> Optional[int]:
-        """Side length of the output for an input side ``size``, or ``None`` when ``size`` is not a valid tile."""
+        """Side length of the output for an input side ``size``, or ``None`` when ``size`` is not a valid tile.
+
+        Args:
+            size: input side length, pixels (voxels in 3D).
+        """
         x, shrink = _checks.integer("size", size, None), self._shrink
         for _ in range(self.depth):
             x -= shrink
@@ -313,13 +329,22 @@ class UNet(nn.Module):
         return a, c, k
 
     def valid_sizes(self, low: int, high: int) -> list[int]:
-        """Every valid side length in ``[low, high]``."""
+        """Every valid side length in ``[low, high]``.
+
+        Args:
+            low: smallest side length, included.
+            high: largest side length, included.
+        """
         low, high = _checks.integer("low", low, None), _checks.integer("high", high, None)
         a, c, k_min = self.tile_rule()
         return [a * k + c for k in range(k_min, (high - c) // a + 1) if a * k + c >= low]
 
     def nearest_valid_sizes(self, size: int) -> list[int]:
-        """The valid side lengths just below and just above ``size`` (one of them if ``size`` is below the smallest)."""
+        """The valid side lengths just below and just above ``size`` (one of them if ``size`` is below the smallest).
+
+        Args:
+            size: an input side length, valid or not.
+        """
         size = _checks.integer("size", size, None)
         a, c, k_min = self.tile_rule()
         k = (size - c) // a
@@ -327,7 +352,11 @@ class UNet(nn.Module):
         return [s for s in candidates if (s - c) // a >= k_min and s != size] or [a * k_min + c]
 
     def check_size(self, size: int) -> None:
-        """Raise `ValueError`, naming the nearest valid sizes, unless ``size`` is a valid side length."""
+        """Raise `ValueError`, naming the nearest valid sizes, unless ``size`` is a valid side length.
+
+        Args:
+            size: input side length, pixels (voxels in 3D).
+        """
         size = _checks.integer("size", size, None)
         if self.output_size(size) is not None:
             return
@@ -358,6 +387,9 @@ def incoming_nodes(module: nn.Module) -> int:
     and 64 feature channels in the previous layer $N = 9 \cdot 64 = 576$". For a $2 \times 2$
     up-convolution with stride 2 each output neuron receives one kernel tap per input channel,
     so $N$ = input channels × kernel volume / stride volume (the paper does not discuss this case).
+
+    Args:
+        module: a convolution or up-convolution (1D, 2D or 3D).
     """
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
         taps = math.prod(module.kernel_size) // math.prod(module.stride)
@@ -374,10 +406,16 @@ def init_weights(model: nn.Module) -> nn.Module:
     "Ideally the initial weights should be adapted such that each feature map in the network has
     approximately unit variance. For a network with our architecture (alternating convolution and
     ReLU layers) this can be achieved by drawing the initial weights from a Gaussian distribution
-    with a standard deviation of $\sqrt{2/N}$" (He et al. 2015). Returns ``model``.
+    with a standard deviation of $\sqrt{2/N}$" (He et al. 2015).
 
     A model on the ``meta`` device has no values to draw, so it is returned as it is (drawing on
     ``meta`` would also import PyTorch's reference kernels, about 1.5 s).
+
+    Args:
+        model: the network to initialise, in place: every convolution and up-convolution in it.
+
+    Returns:
+        ``model`` itself.
     """
     if not isinstance(model, nn.Module):
         raise _checks.ArgumentTypeError(f"init_weights needs a torch.nn.Module such as UNet(); got {_checks.describe(model)}")
@@ -612,7 +650,14 @@ def predict_tiled(model: UNet, image: Tensor, tile: int, step: Optional[int] = N
 
 
 def predict_whole(model: UNet, image: Tensor, tile: int, step: Optional[int] = None) -> Tensor:
-    """The same prediction as [`predict_tiled`][refimpl.unet.predict_tiled] from one pass over the whole mirror-padded image."""
+    """The same prediction as [`predict_tiled`][refimpl.unet.predict_tiled] from one pass over the whole mirror-padded image.
+
+    Args:
+        model: a [`UNet`][refimpl.unet.UNet] with valid convolutions.
+        image: ``(N, C, *spatial)``, any spatial size.
+        tile: the input tile side length whose tiling is reproduced.
+        step: output pixels between tiles, as for [`predict_tiled`][refimpl.unet.predict_tiled].
+    """
     _check_image(model, image)
     margin, step, counts = tiling(model, image.shape[2:], tile, step)
     pads = [(margin, (n_tiles - 1) * step + tile - margin - size) for n_tiles, size in zip(counts, image.shape[2:])]

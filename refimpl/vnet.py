@@ -33,7 +33,9 @@ class Stage(NamedTuple):
     """One stage of Fig. 2: ``convs`` 5×5×5 convolutions of ``channels`` kernels each."""
 
     convs: int
+    """How many 5×5×5 convolutions the stage stacks (1 to 3 in Fig. 2)."""
     channels: int
+    """Kernels of each of those convolutions: the stage's output channels."""
 
 
 # V-Net, arXiv:1606.04797v1, Fig. 2 — compression path, top to bottom.
@@ -73,6 +75,9 @@ def prelu(channels: int) -> nn.PReLU:
 
     Sec. 2: "PReLu non linearities are applied throughout the network". One slope per channel is
     Caffe's default (``channel_shared: false``), the framework the paper used; the initial $a$ is 0.25.
+
+    Args:
+        channels: channels of the input, one slope each.
     """
     return nn.PReLU(_checks.positive("channels", channels))
 
@@ -206,7 +211,11 @@ class VNet(nn.Module):
         self.softmax = nn.Softmax(dim=1)  # voxel-wise
 
     def logits(self, x: Tensor) -> Tensor:
-        """The two output channels before the soft-max, ``(N, num_classes, D, H, W)``."""
+        """The two output channels before the soft-max, ``(N, num_classes, D, H, W)``.
+
+        Args:
+            x: a volume batch ``(N, in_channels, D, H, W)``, every side a multiple of $2^{s-1}$ for $s$ compression stages (16 for Fig. 2).
+        """
         check_input(x, self.in_channels, 3, "V-Net", self.output.conv.weight.dtype)
         _check_size(tuple(x.shape[2:]), self.factor)
         forwarded = []
