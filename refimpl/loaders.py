@@ -129,7 +129,7 @@ MONAI_VNET_CONVS = (1, 1, 2, 3, 2, 2, 2, 1, 1)
 """5×5×5 convolutions per stage of MONAI's ``VNet`` at [`MONAI_VERSION`][refimpl.loaders.MONAI_VERSION],
 L-Stage 1–5 then R-Stage 4–1 (``in_tr``, ``down_tr32`` … ``down_tr256``, ``up_tr256`` … ``up_tr32``);
 its output transition adds one more 5×5×5 convolution before the 1×1×1. The paper's are
-[`LEFT`][refimpl.vnet.LEFT] and [`RIGHT`][refimpl.vnet.RIGHT]: 1, 2, 3, 3, 3 and 3, 3, 2, 1."""
+`refimpl.vnet.LEFT` and `refimpl.vnet.RIGHT`: 1, 2, 3, 3, 3 and 3, 3, 2, 1."""
 
 MONAI_VNET_RECEPTIVE_FIELDS = (5, 14, 48, 148, 284, 356, 392, 402, 407, 411)
 """Receptive fields of MONAI's ``VNet`` (voxels per side, by the recurrence Table 1 uses) after each

@@ -172,3 +172,21 @@ def test_the_checks_catch_the_merged_row_bug(caplog):
     assert names == ["a, b"]
     returns = [section for section in sections if section.kind is griffe.DocstringSectionKind.returns]
     assert len(returns[0].value) == 2 and _tuple_length(function) is None
+
+
+def test_api_pages_link_only_to_api_pages():
+    """``notes/api/*.md`` is on every build, a paper's note only when that paper is built (``KB_PAPERS``): a
+    cross-reference from an API page into a paper's module would break a partial build's strict run."""
+    import re
+
+    pages = (ROOT / "notes" / "api").glob("*.md")
+    shared = {line.split()[1] for page in pages for line in page.read_text(encoding="utf-8").splitlines()
+              if line.startswith("::: refimpl.")}
+    assert {"refimpl.layers", "refimpl.analysis", "refimpl.loaders", "refimpl.evaluate"} <= shared
+    outside = []
+    for module in sorted(shared):
+        source = (ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\[(refimpl\.[\w.]+)\]", source):
+            if not any(target == m or target.startswith(m + ".") for m in shared):
+                outside.append(f"{module} → {target}")
+    assert not outside, f"API pages link into modules only a paper's note renders: {outside}"
