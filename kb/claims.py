@@ -277,12 +277,32 @@ class Ledger:
         while ``measured`` equals ``pinned`` (within ``tolerance``) and still differs from
         ``reported``; if the code changes and ``measured`` moves, or it starts to agree with the
         paper, the claim is ``failed`` so that someone looks again.
+
+        Args:
+            id: a slug unique within the paper.
+            statement: the claim, short and close to the paper's words.
+            source: where the paper prints it ("Table 6", "Eq. 5", "Sec. 3.1").
+            reported: the value exactly as the paper prints it.
+            measured: the value computed from ``refimpl`` code in this run.
+            pinned: the value this implementation is known to give.
+            reason: why the paper's value differs, as found (required).
+            unit: the unit both values are in.
+            tolerance: largest absolute difference between ``measured`` and ``pinned`` (and the paper) that counts as equal.
         """
         self._judge(id, statement, source, reported, measured, unit, tolerance, "", pinned=pinned, reason=reason,
                     explained=True)
 
     def reported(self, id: str, statement: str, source: str, reported: Any, reason: str, unit: str = "") -> None:
-        """A claim that cannot be checked here; ``reason`` says why (e.g. "needs ImageNet training")."""
+        """A claim that cannot be checked here; ``reason`` says why (e.g. "needs ImageNet training").
+
+        Args:
+            id: a slug unique within the paper.
+            statement: the claim, short and close to the paper's words.
+            source: where the paper prints it.
+            reported: the value exactly as the paper prints it.
+            reason: why it cannot be checked here (required).
+            unit: the unit of the value.
+        """
         if not reason:
             raise ValueError(f"claim {id!r}: a reported-only claim needs the reason it cannot be checked here")
         self._add(id, statement, source, unit, to_plain(reported), None, None, "reported", reason)
