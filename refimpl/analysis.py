@@ -168,12 +168,17 @@ def analyse(model: nn.Module, input_shape: Sequence[int]) -> ModelCost:
         return hook
 
     handles = [m.register_forward_hook(remember(name)) for name, m in leaves.items()]
+    norms = [m for m in leaves.values() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     try:
+        for norm in norms:  # see _shape_only_batch_norm: same shapes, same count, 3× faster
+            norm.forward = _shape_only_batch_norm(norm)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             out = meta_model(torch.empty(*input_shape, device="meta"))
     finally:
         for h in handles:
             h.remove()
+        for norm in norms:
+            del norm.forward
         meta_model.train(was_training)
     counts = counter.get_flop_counts()
 
@@ -199,6 +204,23 @@ def analyse(model: nn.Module, input_shape: Sequence[int]) -> ModelCost:
         output_shape=tuple(out.shape) if isinstance(out, torch.Tensor) else (),
         layers=layers,
     )
+
+
+def _shape_only_batch_norm(norm: nn.modules.batchnorm._BatchNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A stand-in for an eval-mode batch norm during [`analyse`][refimpl.analysis.analyse].
+
+    On ``meta``, FlopCounterMode decomposes every batch norm into primitive element-wise ops
+    (about 10 ms each: 12 s for ResNet-1202) and counts none of them, since it counts only matrix
+    products and convolutions. Batch norm keeps its input's shape, so returning the input after the
+    same channel check gives the same shapes and the same count without the decomposition.
+    """
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2 or x.shape[1] != norm.num_features:
+            raise RuntimeError(f"{type(norm).__name__}({norm.num_features}) got an input of shape {tuple(x.shape)}")
+        return x
+
+    return forward
 
 
 def _check_model(model: object, name: str = "model") -> None:

@@ -50,3 +50,19 @@ def test_count_params_by_module_type():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     assert count_params(model) == 20 + 4
     assert count_params(model, [nn.BatchNorm2d]) == 4
+
+
+def test_batch_norm_is_skipped_in_the_count_but_still_checks_its_channels():
+    import pytest
+    import torch.nn as nn
+
+    from refimpl.analysis import analyse, on_meta
+
+    net = on_meta(lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 1)))
+    cost = analyse(net, (1, 3, 10, 10))
+    assert cost.madds == 3 * 8 * 9 * 8 * 8 + 8 * 4 * 8 * 8  # the two convolutions only
+    assert [layer.output_shape for layer in cost.layers] == [(1, 8, 8, 8), (1, 8, 8, 8), (1, 4, 8, 8)]
+    assert "forward" not in vars(net[1])  # the stand-in is gone after the analysis
+    wrong = on_meta(lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(6)))
+    with pytest.raises(RuntimeError, match=r"BatchNorm2d\(6\) got an input of shape \(1, 8, 8, 8\)"):
+        analyse(wrong, (1, 3, 10, 10))
