@@ -48,6 +48,18 @@ rng = np.random.default_rng(0)
 # cropped analysis-path map and two 3×3×3 convolutions; a final 1×1×1 convolution to 3 labels.
 
 # %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(unet3d), (1, 3, *PAPER_TILE),
+    "3D U-Net of Fig. 2 on a 132 × 132 × 116 tile with 3 channels, drawn from `refimpl.unet3d` run on the meta "
+    "device (labels: x-y side² × z, then channels): U-Net's U in three dimensions with one resolution step "
+    "fewer. Each level doubles its channels already before the max pooling, and the up-convolutions keep the "
+    "width. The brackets are the skip connections found in the model's forward pass. "
+    "在池化之前就把通道数翻倍。",
+)
+
+# %%
 net = analyse(on_meta(unet3d), (1, 3, *PAPER_TILE))
 convs = [layer for layer in net.layers if layer.type.startswith(("Conv", "Up-conv"))]
 ledger.check("sec2-io", "A 132 × 132 × 116 voxel tile with 3 channels gives a 44 × 44 × 28 output", "Sec. 2, Fig. 2",

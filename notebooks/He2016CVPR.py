@@ -70,6 +70,17 @@ resnets = {d: imagenet(d) for d in DEPTHS}
 plain34 = imagenet(34, shortcut=None)
 vgg = {d: analyse(on_meta(VGG, d), IMAGENET) for d in (16, 19)}
 
+# %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(ResNet, 34, shortcut=TABLE1_SHORTCUT[34]), IMAGENET, name="ResNet-34",
+    caption="ResNet-34 (Fig. 3, right; Table 1) on a 224 × 224 image, drawn from `refimpl.resnet` run on the "
+    "meta device: conv1 and the max pool bring the side to 56, then the basic blocks of conv2_x … conv5_x (one "
+    "box per stage, its block count below); conv3_1, conv4_1 and conv5_1 halve the side and double the width. "
+    "The shortcuts lie inside each block, so no bracket is drawn. 残差连接在每个块的内部。",
+)
+
 # %% [markdown]
 # ## Table 1 — the architectures
 #

@@ -43,6 +43,17 @@ def cost(width_multiplier=1.0, resolution=224, **options):
     return c.madds / MILLION, c.weight_params / MILLION, c
 
 
+# %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(MobileNetV1), (1, 3, 224, 224),
+    "MobileNetV1 (α = 1) on a 224 × 224 image, drawn from `refimpl.mobilenet_v1` run on the meta device: the "
+    "stem, then one box per depthwise separable row of Table 1 (consecutive equal rows share a box). Each stride-2 "
+    "row halves the side and the next pointwise layer doubles the channels, until the global average pool and "
+    "the fully connected layer. 分辨率每减半,通道数就翻倍。",
+)
+
 # %% [markdown]
 # ## Sec. 3.1 — the cost of a depthwise separable convolution
 #

@@ -47,6 +47,17 @@ def cost(variant="large", width_multiplier=1.0, resolution=224, **options):
     return c.madds / MILLION, c.params / MILLION, c
 
 
+# %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(MobileNetV3, "large"), (1, 3, 224, 224), name="MobileNetV3-Large",
+    caption="MobileNetV3-Large (α = 1) on a 224 × 224 image, drawn from `refimpl.mobilenet_v3` run on the meta "
+    "device: the 16-filter stem, the bneck rows of Table 1 (rows of equal output share a box), then the "
+    "efficient last stage of Sec. 5.1: the 1×1 convolution at 7 × 7, the pool, and only then the 1×1 "
+    "convolution to 1280 features before the classifier. 池化提前,1280 维的卷积在 1×1 上计算。",
+)
+
 # %% [markdown]
 # ## Sec. 5.2 — h-sigmoid and h-swish
 #

@@ -70,6 +70,17 @@ def elementwise(stages=SE_RESNET_50, **options):
     return counts
 
 
+# %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(SENet), IMAGENET, name="SE-ResNet-50",
+    caption="SE-ResNet-50 (Table 1, middle column) on a 224 × 224 image, drawn from `refimpl.senet` run on the "
+    "meta device: ResNet-50's stem, max pool and four stages of bottlenecks (one box per stage, its block count "
+    "below). The squeeze-and-excitation block inside every bottleneck rescales channels and changes no shape, "
+    "so the figure is ResNet-50's. SE 模块在每个瓶颈块内部,不改变形状。",
+)
+
 # %% [markdown]
 # ## Sec. 3 — the SE block (Fig. 1, Eq. 2–4)
 #

@@ -42,6 +42,18 @@ torch.set_num_threads(2)
 # "Input Size" column gives the side at which each stage works.
 
 # %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(VNet), (1, 1, *INPUT_SIZE), name="V-Net",
+    caption="V-Net of Fig. 2 on a 128 × 128 × 64 volume, drawn from `refimpl.vnet` run on the meta device "
+    "(labels: side² × depth, then channels): between the left stages a 2×2×2 convolution with stride 2, not a "
+    "pooling, halves the side and doubles the channels; on the right, de-convolutions double the side. The "
+    "brackets are the horizontal connections that forward each left stage's features to the right stage of "
+    "the same resolution. 用步长为 2 的卷积代替池化。",
+)
+
+# %%
 vnet = analyse(on_meta(VNet), (1, 1, *INPUT_SIZE))
 ledger.check("sec3-output-shape", "A 128 × 128 × 64 volume in, two 128 × 128 × 64 probability volumes out",
              "Sec. 3.1, Sec. 3", reported=[2, 128, 128, 64], measured=list(vnet.output_shape[1:]), unit="voxels")

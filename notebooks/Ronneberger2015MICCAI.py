@@ -47,6 +47,18 @@ rng = np.random.default_rng(0)
 # with the cropped map of the contracting path, two 3×3 convolutions; a final 1×1 convolution.
 
 # %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(UNet), (1, 1, PAPER_TILE, PAPER_TILE),
+    "U-Net of Fig. 1 on a 572 × 572 tile, drawn from `refimpl.unet` run on the meta device: each level's two "
+    "unpadded 3×3 convolutions take 4 pixels off the side, each max pooling halves it and each up-convolution "
+    "doubles it. The brackets are the skip connections, found by following the tensors through "
+    "`UNet.forward`: each carries a contracting level's map, cropped, to the expanding level of the same "
+    "resolution. 括号是跳跃连接:裁剪后与扩张路径拼接。",
+)
+
+# %%
 unet = analyse(on_meta(UNet), (1, 1, PAPER_TILE, PAPER_TILE))
 convs = [layer for layer in unet.layers if layer.type.startswith(("Conv", "Up-conv"))]
 by_name = {layer.name: layer for layer in unet.layers}

@@ -48,6 +48,17 @@ def layer(c, name):
     return next(l for l in c.layers if l.name == name)
 
 
+# %%
+from refimpl.diagram import show_architecture  # noqa: E402
+
+show_architecture(
+    on_meta(MobileNetV2), (1, 3, 224, 224),
+    "MobileNetV2 (α = 1) on a 224 × 224 image, drawn from `refimpl.mobilenet_v2` run on the meta device: the "
+    "3×3 stem, the inverted-residual bottlenecks (a box holds the n blocks of one row of Table 2), the 1×1 "
+    "convolution to 1280 channels, the pool and the 1×1 classifier. The residual additions sit inside the "
+    "blocks. 每个方框对应表 2 的一行。",
+)
+
 # %% [markdown]
 # ## Sec. 3.3 — the cost of one bottleneck block
 #
