@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from typing import Optional, Sequence
 from kb.claims import STATUSES, format_value
 from kb.execute import DEFAULT_TIMEOUT, Run, run_notebooks, write_results
 from kb.project import NotACheckout, Project
+from kb.site.model import SiteError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,7 +59,12 @@ def print_table(runs: list[Run], why: bool = False) -> None:
 def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
           force: bool = False, quiet: bool = False, why: bool = False) -> int:
     """Run ``kb check``; returns the exit status."""
-    selected = _resolve_keys(project, keys)
+    return _checked(project, _resolve_keys(project, keys), timeout, jobs, force, quiet, why)[0]
+
+
+def _checked(project: Project, selected: list[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
+             force: bool = False, quiet: bool = False, why: bool = False) -> tuple[int, list[Run]]:
+    """Execute (or read from the cache) the notebooks ``selected``, print their claims; the exit status and the runs."""
     started = time.perf_counter()
     runs = run_notebooks(project, selected, timeout=timeout, jobs=jobs, force=force,
                          progress=(lambda m: None) if quiet else (lambda m: _err(f"kb check: {m}")))
@@ -70,50 +75,81 @@ def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT,
         print(f"{len(runs)} notebook(s), {cached} from cache, {time.perf_counter() - started:.1f} s; "
               f"claims written to {project.claims_file.relative_to(project.root)}")
     failed = any(r.error for r in runs) or any(c["status"] == "failed" for r in runs for c in r.claims)
-    return EXIT_FAILED if failed else EXIT_OK
+    return (EXIT_FAILED if failed else EXIT_OK), runs
 
 
-def _mkdocs(project: Project, command: str, port: int = 0) -> int:
-    """Run MkDocs' ``build`` or ``serve`` (strict, in this process: see [`kb.site_build`][kb.site_build])."""
-    from kb.site_build import build_site, serve_site
+def _site_selection(project: Project) -> tuple[list[str], Optional[set[str]]]:
+    """The notebooks to run and the papers to show: all, or those named in ``$KB_PAPERS`` (comma-separated)."""
+    keys = project.notebook_keys()
+    named = [k.strip() for k in os.environ.get("KB_PAPERS", "").split(",") if k.strip()]
+    if not named:
+        return keys, None
+    unknown = [k for k in named if k not in keys]
+    if unknown:
+        raise UsageError(f"KB_PAPERS names unknown key(s) {', '.join(unknown)}; known: {', '.join(keys) or '(none)'}")
+    return [k for k in keys if k in named], set(named)
 
-    status, why = build_site(project) if command == "build" else serve_site(project, port)
-    if status != EXIT_OK:
-        _err(f"kb {command}: {why}")
-    elif command == "build":
-        _err("kb build: site/ is built (open site/index.html, or run kb serve)")
-    return status
+
+def _shown(project: Project, path: Path) -> str:
+    """``site/``, or the folder's full path when it is not in the checkout."""
+    try:
+        return path.resolve().relative_to(project.root).as_posix() + "/"
+    except ValueError:
+        return f"{path}/"
 
 
 def build(project: Project, args: argparse.Namespace) -> int:
-    from kb.site_build import unwritable
+    """Run ``kb build``: check, stage the pages into ``build/docs/``, and run the generator when something changed."""
+    from kb.site import generator
+    from kb.site.stage import stage
 
-    problem = unwritable(project, ("build", "site"))  # before the notebooks run, not after
+    site_dir = Path(args.site_dir).resolve() if args.site_dir else None
+    problem = generator.unwritable(project, ("build", str(site_dir) if site_dir else "site"))  # before the notebooks run
     if problem:
         _err(f"kb build: {problem}")
         return EXIT_FAILED
-    status = check(project, [], timeout=args.timeout, jobs=args.jobs)
+    keys, only = _site_selection(project)
+    status, runs = _checked(project, keys, timeout=args.timeout, jobs=args.jobs)
     if status != EXIT_OK:
         _err("kb build: not building the site while a claim fails or a notebook raises")
         return status
-    return _mkdocs(project, "build")
+    staged = stage(project, runs, site_dir=site_dir, only=only)
+    for warning in staged.warnings:
+        print(f"WARNING  {warning}", file=sys.stderr, flush=True)
+    outcome = generator.build(project, staged, args.generator)
+    shown = _shown(project, staged.site_dir)
+    if outcome.status is None:
+        _err(f"kb build: {shown} is up to date (no page changed since it was built)")
+        return EXIT_OK
+    if outcome.status != EXIT_OK:
+        _err(f"kb build: {outcome.why}")
+        return EXIT_FAILED
+    _err(f"kb build: {shown} is built by {args.generator} (open {shown}index.html, or run kb serve)")
+    return EXIT_OK
 
 
 def serve(project: Project, args: argparse.Namespace) -> int:
-    from kb.site_build import port_problem, unwritable
+    """Run ``kb serve``: check, stage, serve, and follow every source until Ctrl-C (see [`kb.site.serve`][kb.site.serve])."""
+    from kb.site import generator
+    from kb.site.serve import port_problem, runner, serve as serve_site
 
     problem = port_problem(args.port)  # before the long check and build
     if problem:
         raise UsageError(problem)
-    problem = unwritable(project, ("build",))
+    problem = generator.unwritable(project, ("build",))
     if problem:
         _err(f"kb serve: {problem}")
         return EXIT_FAILED
-    status = check(project, [], timeout=args.timeout, jobs=args.jobs)
+    keys, only = _site_selection(project)
+    status, runs = _checked(project, keys, timeout=args.timeout, jobs=args.jobs)
     if status != EXIT_OK:
-        _err("kb serve: not serving the site while a claim fails or a notebook raises")
-        return status
-    return _mkdocs(project, "serve", args.port)
+        _err("kb serve: a claim fails or a notebook raised: the pages show it; fix it and save, the server follows")
+    run = runner(project, args.timeout, args.jobs, _err)
+    outcome = serve_site(project, args.port, run, keys, only, _err, runs=runs)
+    if outcome.status != EXIT_OK:
+        _err(f"kb serve: {outcome.why}")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def new_paper(project: Project, args: argparse.Namespace) -> int:
@@ -159,9 +195,14 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="ignore the cache and execute again")
     sp.add_argument("--why", action="store_true", help="show every claim's reason (discrepant and failed ones always show theirs)")
     execution_options(sp)
-    sp = sub.add_parser("build", help="check, then build the site into site/ (mkdocs build --strict)")
+    sp = sub.add_parser("build", help="check, then write the pages into build/docs/ and build the site into site/ "
+                        "(strict; nothing runs when no page changed)")
+    sp.add_argument("--site-dir", "-d", metavar="DIR", help="build the site here instead of site/")
+    sp.add_argument("--generator", choices=("mkdocs", "properdocs"), default="mkdocs",
+                    help="the generator that renders build/docs/ (default: mkdocs)")
     execution_options(sp)
-    sp = sub.add_parser("serve", help="check, then serve the site on http://127.0.0.1:PORT")
+    sp = sub.add_parser("serve", help="check, then serve the site on http://127.0.0.1:PORT, following notes, "
+                        "notebooks and refimpl/ as they are saved")
     sp.add_argument("--port", type=int, default=8000)
     execution_options(sp)
     sp = sub.add_parser(
@@ -275,6 +316,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 128 + interrupted.get("signal", signal.SIGINT)
     except UnicodeDecodeError as exc:
         _err(f"kb {args.command}: {_undecodable(exc)}")
+        return EXIT_FAILED
+    except SiteError as exc:  # a note, references.bib or a notebook page the site cannot be made from
+        _err(f"kb {args.command}: {exc}")
         return EXIT_FAILED
     except OSError as exc:  # build/ unwritable, a file where a folder should be, a full disk
         _err(f"kb {args.command}: cannot write {exc.filename or 'a file'}: {exc.strerror or exc} "

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class BuiltSite:
-    """A site built by ``mkdocs build --strict``: its folder and what the build printed."""
+    """A site built by ``kb build`` (strict): its folder and what the build printed."""
 
     path: Path
     log: Optional[str]
@@ -26,14 +26,14 @@ class BuiltSite:
 
 
 def _build(target: Path) -> str:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # $KB_PAPERS, when set, narrows the build
+    env = {**os.environ, "KB_ROOT": str(ROOT)}  # $KB_PAPERS, when set, narrows the build
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(target)],
+        [sys.executable, "-m", "kb", "build", "--site-dir", str(target)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     log = result.stdout + result.stderr
     if result.returncode != 0:
-        raise RuntimeError(f"mkdocs build --strict failed (exit {result.returncode}):\n{log[-6000:]}")
+        raise RuntimeError(f"kb build failed (exit {result.returncode}):\n{log[-6000:]}")
     return log
 
 

@@ -38,8 +38,9 @@ from types import SimpleNamespace
 import pytest
 from bs4 import BeautifulSoup
 
-from kb import mkdocs_hooks as hooks
 from kb import site_safety
+from kb.site.safe_links import SafeLinks
+from kb.site.stage import snippets_outside
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -281,8 +282,8 @@ def test_no_published_file_holds_a_local_path(hostile):
 def test_mermaid_is_shown_as_source_so_the_theme_fetches_nothing(hostile):
     for name in ("Evil2024X/index.html", "notebooks/Evil2024X/index.html"):
         page = BeautifulSoup((hostile.site / name).read_text(encoding="utf-8"), "html.parser")
-        assert page.select("pre.mermaid") == [], name  # Material fetches mermaid from unpkg.com for these
-        assert "graph TD; A-->B" in page.select_one("pre.kb-mermaid").get_text(), name
+        assert page.select("pre.mermaid, .mermaid") == [], name  # Material fetches mermaid from unpkg.com for these
+        assert [p for p in page.select("article pre") if "graph TD; A-->B" in p.get_text()], name
 
 
 # --------------------------------------------------------------------------- in Chromium
@@ -557,7 +558,7 @@ PAYLOADS = [
 
 @pytest.fixture(scope="module")
 def site_markdown():
-    """A Markdown converter with the site's extensions (from mkdocs.yml) and kb's own two."""
+    """A Markdown converter with the site's extensions (from mkdocs.yml) and kb's safe links, last."""
     import markdown
     import yaml
 
@@ -569,7 +570,7 @@ def site_markdown():
         options[name] = dict(value or {})
     options["pymdownx.snippets"].update(base_path=[str(ROOT)], restrict_base_path=True)
     return lambda text: markdown.Markdown(
-        extensions=[*names, hooks.SnippetFolders(ROOT), hooks.SafeLinks()], extension_configs=options).convert(text)
+        extensions=[*names, SafeLinks()], extension_configs=options).convert(text)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -599,7 +600,7 @@ def test_only_http_https_and_relative_urls_are_links(url, safe):
 
 
 def test_a_markdown_link_to_another_scheme_becomes_text_with_a_warning(site_markdown, caplog):
-    with caplog.at_level(logging.WARNING, logger="mkdocs.hooks.kb"):
+    with caplog.at_level(logging.WARNING, logger="mkdocs.kb"):
         doc = BeautifulSoup(site_markdown(
             "[a](javascript:alert(1)) [b](JAVASCRIPT&#58;alert(1)) [c][ref] [ok](https://example.org) [rel](../x/)\n\n"
             "[ref]: data:text/html,x\n\n"
@@ -611,13 +612,13 @@ def test_a_markdown_link_to_another_scheme_becomes_text_with_a_warning(site_mark
 
 
 def test_snippets_are_read_from_refimpl_and_notebooks_only(site_markdown):
-    from mkdocs.exceptions import PluginError
-
     code = BeautifulSoup(site_markdown('```python\n--8<-- "refimpl/layers.py"\n```'), "html.parser").get_text()
     assert "class DepthwiseSeparable" in code
-    for path in ("mkdocs.yml", ".git/config", "refimpl/../requirements.lock", "kb/cli.py"):
-        with pytest.raises(PluginError, match=re.escape(repr(path)) + ".*refimpl/ or notebooks/"):
-            site_markdown(f'--8<-- "{path}"')
+    for path in ("mkdocs.yml", ".git/config", "refimpl/../requirements.lock", "kb/cli.py", "/etc/passwd",
+                 "https://example.org/x.py"):
+        assert snippets_outside(f'--8<-- "{path}"') == [path], path
+    assert snippets_outside('--8<--\nrefimpl/layers.py\nkb/cli.py\n--8<--\n') == ["kb/cli.py"]
+    assert snippets_outside('--8<-- "refimpl/layers.py:3:9"\n;--8<-- "secret.txt"\n') == []  # ; makes it text
 
 
 def test_path_scrubber_makes_local_paths_relative(tmp_path):

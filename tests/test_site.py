@@ -11,15 +11,17 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
 
-from kb import mkdocs_hooks as hooks
 from kb.claims import STATUSES
+from kb.execute import Run
 from kb.project import Paper, Project
+from kb.site import claims as site_claims
+from kb.site import hooks, index, notes
+from kb.site.model import Site
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = Project(ROOT)
@@ -182,16 +184,20 @@ def test_no_web_fonts_and_katex_is_served_locally(built_site):
     assert "KaTeX_Main-Regular.woff2" in fonts and "KaTeX_Math-Italic.woff2" in fonts
 
 
-def test_notebook_pages_keep_no_cdn_loader_and_their_math_for_katex(built_site):
+def test_notebook_pages_are_markdown_with_their_math_for_katex_and_an_anchor_per_claim(built_site):
     pages = sorted((built_site.path / "notebooks").glob("*/index.html"))
     assert pages, "no notebook page was built"
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "cdnjs" not in text and "require.min.js" not in text and 'src=""' not in text
         assert "mathjax" not in text.lower()
-        # the markdown cells keep their $…$ for assets/javascripts/math.js (KaTeX) to typeset
-        cells = soup(page).select(".jp-RenderedMarkdown")
-        assert cells, f"{page}: no rendered markdown cells"
+        doc = soup(page)
+        # the Markdown cells became the page's own Markdown: their $…$ is arithmatex's, for KaTeX to typeset
+        notebook = json.loads((page.parent / f"{page.parent.name}.ipynb").read_text(encoding="utf-8"))
+        if any("$" in "".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"):
+            assert doc.select("article .arithmatex"), f"{page}: the notebook's math was not kept for KaTeX"
+        claims = doc.select("p.kb-claim")
+        assert all(c.get("id", "").startswith("claim-") for c in claims), f"{page}: a claim line without its anchor"
 
 
 @pytest.mark.parametrize("snippet, kept", [
@@ -256,13 +262,13 @@ def test_search_index_has_word_as_a_token_of_its_page(built_site, word, key):
     pages = {d["location"].split("#")[0] for d in index["docs"] if word in tokens(d["title"] + " " + d["text"], sep)}
     assert f"{key}/" in pages, (
         f"a search for {word!r} does not find {key}'s note: the word is not on the page"
-        + (", or jieba does not cut it as one word (add it to kb.mkdocs_hooks.SEARCH_WORDS)" if HAN.search(word) else "")
+        + (", or jieba does not cut it as one word (add it to kb.site.hooks.SEARCH_WORDS)" if HAN.search(word) else "")
     )
 
 
 def test_domain_words_are_cut_whole_by_jieba():
     jieba = pytest.importorskip("jieba")
-    hooks._add_search_words()
+    hooks.add_search_words()
     for word in hooks.SEARCH_WORDS:
         assert word in list(jieba.cut(f"我们讨论{word}的作用")), word
 
@@ -283,7 +289,7 @@ def test_home_lists_every_built_paper_with_its_facts_and_pages(built_site):
         text = row.get_text(" ")
         assert key in text and meta["title"] in text and str(meta["year"]) in text and meta["venue"] in text
         tag_links = {a.get_text(): a["href"] for a in row.select("a.kb-tag")}
-        assert tag_links == {t: f"tags/#{hooks.tag_anchor(t)}" for t in meta.get("tags") or []}
+        assert tag_links == {t: f"tags/#{index.tag_anchor(t)}" for t in meta.get("tags") or []}
         hrefs = {a["href"] for a in row.find_all("a", href=True)}
         assert f"notebooks/{key}/" in hrefs
         if meta.get("refimpl"):
@@ -321,7 +327,8 @@ def test_claims_page_has_every_claim_of_every_paper_and_the_counts(built_site):
         for row, status in zip(rows, statuses):
             cells = row.find_all("td")
             assert cells[0].select_one(f".kb-badge.kb-{status}"), row.get_text(" ")
-            assert cells[1].find("a", href=f"../notebooks/{key}/")
+            link = cells[1].find("a", href=re.compile(f"^\\.\\./notebooks/{key}/#."))
+            assert link, f"{key}: a claim that does not link to its line on the notebook page"  # the anchor is checked
             assert cells[2].get_text(strip=True) and cells[3].get_text(strip=True) and cells[4].get_text(strip=True)
         counts_row = next(r for r in summary.select("tbody tr") if r.find("a", href=f"#{key.lower()}"))
         counts = [int(td.get_text()) for td in counts_row.find_all("td")[1: 1 + len(STATUSES)]]
@@ -334,7 +341,7 @@ def test_tags_page_lists_each_paper_under_its_tags(built_site):
         if not (built_site.path / key / "index.html").is_file():
             continue
         for tag in paper.meta.get("tags") or []:
-            heading = page.find(id=hooks.tag_anchor(tag))
+            heading = page.find(id=index.tag_anchor(tag))
             assert heading is not None, f"no section for tag {tag!r}"
             assert heading.find_next("ul").find("a", href=f"../{key}/"), f"{key} not listed under {tag!r}"
 
@@ -397,75 +404,75 @@ def test_builds_on_is_rendered_in_both_directions(built_site, key):
 def test_note_shows_its_tags(built_site, key):
     page = soup(built_paper(built_site, key))
     shown = {a.get_text(strip=True): a["href"] for a in page.select("nav.md-tags a.md-tag")}
-    assert shown == {t: f"../tags/#{hooks.tag_anchor(t)}" for t in PAPERS[key].meta.get("tags") or []}
+    assert shown == {t: f"../tags/#{index.tag_anchor(t)}" for t in PAPERS[key].meta.get("tags") or []}
 
 
-# --------------------------------------------------------------------------- the hook's parts, in isolation
+# --------------------------------------------------------------------------- the page generators, in isolation
 
 
 @pytest.fixture()
-def hook_state(tmp_path, monkeypatch):
-    """Three synthetic papers (B builds on A, C builds on A and B) in the hook's state."""
+def site(tmp_path):
+    """Three synthetic papers (B builds on A, C builds on A and B), no runs, no bibliography."""
     def paper(key, builds_on):
         return Paper(tmp_path / f"{key}.md", {"key": key, "short": f"Net{key}", "title": f"Title {key}",
                                               "arxiv": "1234.5678", "version": "v2", "builds_on": builds_on})
     papers = {"A": paper("A", []), "B": paper("B", ["A"]), "C": paper("C", ["A", "B"])}
-    monkeypatch.setattr(hooks, "_state", {"papers": papers, "all_keys": set(papers), "runs": {}, "bib": {}})
-    return papers
+    return Site(Project(tmp_path), papers, set(papers), {}, {})
 
 
-def test_relations_follow_builds_on_both_ways(hook_state):
-    assert hooks.relations("A") == ([], ["B", "C"])
-    assert hooks.relations("B") == (["A"], ["C"])
-    assert hooks.relations("C") == (["A", "B"], [])
+def test_relations_follow_builds_on_both_ways(site):
+    assert notes.relations(site, "A") == ([], ["B", "C"])
+    assert notes.relations(site, "B") == (["A"], ["C"])
+    assert notes.relations(site, "C") == (["A", "B"], [])
 
 
-def test_note_header_links_both_directions(hook_state, caplog):
-    header_a, header_c = hooks.note_header("A"), hooks.note_header("C")
+def test_note_header_links_both_directions(site):
+    header_a, header_c = notes.header(site, "A"), notes.header(site, "C")
     assert "**Built upon by** [NetB](B.md) (*Title B*), [NetC](C.md) (*Title C*)." in header_a
     assert "**Builds on** [NetA](A.md) (*Title A*), [NetB](B.md) (*Title B*)." in header_c
     assert "[arXiv:1234.5678v2](https://arxiv.org/abs/1234.5678v2)" in header_a
-    assert "no entry A" in caplog.text  # a note without a BibTeX entry is a warning, so --strict fails
+    assert any("no entry A" in w for w in site.warnings)  # a note without a BibTeX entry fails kb build
 
 
-def test_builds_on_an_unknown_key_is_a_warning(hook_state, caplog):
-    hook_state["B"].meta["builds_on"] = ["Nobody2020X"]
-    assert hooks.relations("B") == ([], ["C"])
-    assert "notes/B.md: builds_on names 'Nobody2020X'" in caplog.text
+def test_builds_on_an_unknown_key_is_a_warning(site):
+    site.papers["B"].meta["builds_on"] = ["Nobody2020X"]
+    assert notes.relations(site, "B") == ([], ["C"])
+    assert any("notes/B.md: builds_on names 'Nobody2020X'" in w for w in site.warnings)
 
 
-def test_citation_and_bibtex_block_from_references_bib(tmp_path, caplog):
+def test_citation_and_bibtex_block_from_references_bib(tmp_path):
     bib = tmp_path / "references.bib"
     bib.write_text(
         "@inproceedings{Cicek2016MICCAI,\n"
         "  title     = {3D {U-Net}: Learning Dense Volumetric Segmentation from Sparse Annotation},\n"
         "  author    = {{\\c{C}}i{\\c{c}}ek, {\\\"O}zg{\\\"u}n and Abdulkadir, Ahmed and Lienkamp, Soeren S.},\n"
         "  booktitle = {MICCAI},\n  pages = {424--432},\n  year = {2016}\n}\n", encoding="utf-8")
-    entry = hooks.read_bibliography(bib)["Cicek2016MICCAI"]
-    assert hooks.citation(entry) == ("Çiçek Ö., Abdulkadir A., Lienkamp S. S. *3D U-Net: Learning Dense "
+    entry = notes.read_bibliography(bib, pytest.fail)["Cicek2016MICCAI"]
+    assert notes.citation(entry) == ("Çiçek Ö., Abdulkadir A., Lienkamp S. S. *3D U-Net: Learning Dense "
                                      "Volumetric Segmentation from Sparse Annotation.* MICCAI, pp. 424–432, 2016.")
-    block = BeautifulSoup(hooks.bibtex_html(entry), "html.parser").select_one("details.quote")
+    block = BeautifulSoup(notes.bibtex_block(entry), "html.parser").select_one("details.quote")
     assert block.summary.get_text() == "BibTeX"
     assert block.select_one("div.highlight pre code").get_text() == bib.read_text(encoding="utf-8").strip()
 
 
-def test_unparsable_bibtex_is_a_warning(tmp_path, caplog):
+def test_unparsable_bibtex_is_a_warning(tmp_path):
     bib = tmp_path / "references.bib"
     bib.write_text("@article{A, title = {x}}\n@article{A, title = {y}}\n", encoding="utf-8")
-    hooks.read_bibliography(bib)
-    assert "cannot parse" in caplog.text
+    warnings = []
+    notes.read_bibliography(bib, warnings.append)
+    assert any("cannot parse" in w for w in warnings)
 
 
-def test_paper_index_without_a_notebook_links_no_notebook(hook_state):
-    text = hooks.paper_index("tags/")
-    assert "notebooks/A.ipynb" not in text
+def test_paper_index_without_a_notebook_links_no_notebook(site):
+    text = index.paper_index(site)
+    assert "notebooks/A.md" not in text
     assert "[NetA](A.md)<br>`A`" in text
 
 
-def test_last_verified_names_date_python_and_torch(hook_state):
-    hooks._state["runs"] = {"A": SimpleNamespace(claims=[], verified={
-        "executed_at": "2026-01-02T03:04:05+00:00", "python": "3.11.7", "torch": "2.13.0+cpu", "seconds": 4.2})}
-    assert hooks.last_verified("A") == (
+def test_last_verified_names_date_python_and_torch(site):
+    run = Run("A", verified={"executed_at": "2026-01-02T03:04:05+00:00", "python": "3.11.7", "torch": "2.13.0+cpu",
+                             "seconds": 4.2})
+    assert site_claims.last_verified(run, "notebooks/A.md") == (
         '<span class="kb-verified">Claims last verified 2026-01-02 03:04 UTC with Python 3.11.7 and torch '
-        '2.13.0+cpu</span>, by executing [the notebook](notebooks/A.ipynb) in 4.2 s.')
-    assert "No notebook" in hooks.last_verified("B")
+        '2.13.0+cpu</span>, by executing [the notebook](notebooks/A.md) in 4.2 s.')
+    assert "No notebook" in site_claims.last_verified(None, None)

@@ -1,0 +1,197 @@
+"""Each executed notebook as a Markdown page (``notebooks/KEY.md``), converted by nbconvert's Markdown exporter.
+
+The page has the notebook's Markdown cells as they are, each code cell as a Python block, and its
+outputs: text in ``<pre>`` blocks (escaped), figures as image files next to the page
+(``notebooks/KEY/figure_<cell>_<n>.png``), HTML as it is: every claim's line carries its anchor
+(``id="claim-<id>"``, a table cell ``id="<id>"``, made by [`kb.claims`][kb.claims]), so a claims table
+links to the line that measures the claim. The executed ``.ipynb`` lies next to the page for download.
+
+Links in a notebook's Markdown are written for the site as readers see it, relative to the page's
+URL (``../../Howard2017arxiv/``, from ``notebooks/KEY/``); they are rewritten to the Markdown file
+they name (``../Howard2017arxiv.md``), so the generator checks them like every other link.
+Absolute local paths (the checkout, the virtual environment, home and temporary folders) are taken
+out of the page and of the notebook offered for download.
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+from functools import lru_cache
+from typing import Any, Callable, Optional
+
+from kb.site import claims
+from kb.site.model import Site
+from kb.site.notes import fence_proof, front_matter
+from kb.site_safety import html_text, md_text
+
+FIGURE_NAME = "figure"
+"""Figures are ``notebooks/KEY/figure_<cell>_<n>.<ext>``."""
+
+TEMPLATE = r"""{%- extends 'index.md.j2' -%}
+{% block input %}
+{%- if cell.source.strip() %}
+{{ cell.source | kb_fence }}
+{%- endif %}
+{% endblock input %}
+{% block stream %}
+{{ output.text | kb_pre }}
+{% endblock stream %}
+{% block data_text scoped %}
+{{ output.data['text/plain'] | kb_pre }}
+{% endblock data_text %}
+{% block error %}
+{{ output.traceback | join('\n') | strip_ansi | kb_pre('kb-output kb-error') }}
+{% endblock error %}
+{% block data_html scoped %}
+<div class="kb-output">
+{{ output.data['text/html'] | kb_html }}
+</div>
+{% endblock data_html %}
+{% block data_png %}
+![Figure]({{ output.metadata.filenames['image/png'] | path2url }})
+{% endblock data_png %}
+{% block data_jpg %}
+![Figure]({{ output.metadata.filenames['image/jpeg'] | path2url }})
+{% endblock data_jpg %}
+{% block data_svg %}
+![Figure]({{ output.metadata.filenames['image/svg+xml'] | path2url }})
+{% endblock data_svg %}
+"""
+"""The page's template: nbconvert's ``markdown`` template, with outputs that cannot turn into Markdown."""
+
+
+def _strip_controls(text: str) -> str:
+    """Control characters out (``\\x02``/``\\x03`` are Python-Markdown's placeholders), tabs and newlines kept."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+
+
+def fence(source: str, language: str = "python") -> str:
+    """``source`` as a fenced code block whose fence no line of it can close."""
+    longest = max((len(m) for m in re.findall(r"`+", source)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{language}\n{_strip_controls(source).rstrip()}\n{ticks}"
+
+
+def pre(text: str, classes: str = "kb-output") -> str:
+    """``text`` as an HTML ``<pre>`` block: escaped, so nothing in it is Markdown, HTML or a snippet marker."""
+    return f'<pre class="{classes}"><code>{fence_proof(html.escape(_strip_controls(text).rstrip(), quote=False))}</code></pre>'
+
+
+def html_output(text: str) -> str:
+    """An HTML output as it is, without blank lines (one would end Python-Markdown's HTML block)."""
+    return "\n".join(line for line in _strip_controls(text).splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def exporter() -> Any:
+    """nbconvert's Markdown exporter with the page's template (made once: it compiles templates)."""
+    from jinja2 import DictLoader
+    from nbconvert import MarkdownExporter
+
+    return MarkdownExporter(
+        extra_loaders=[DictLoader({"kb_notebook.md.j2": TEMPLATE})],
+        template_file="kb_notebook.md.j2",
+        filters={"kb_fence": fence, "kb_pre": pre, "kb_html": html_output},
+    )
+
+
+# --------------------------------------------------------------------------- links
+
+_LINK = re.compile(r"(!?\[[^\]\n]*\])\(([^()\s]+)(\s+\"[^\"\n]*\")?\)")
+
+
+def link_rewriter(key: str, pages: set[str]) -> Callable[[str], str]:
+    """Rewrites a Markdown text's links written as URLs from ``notebooks/KEY/`` to the Markdown files they name.
+
+    Args:
+        key: the notebook.
+        pages: every staged page's path (``Howard2017arxiv.md``, ``notebooks/KEY.md``).
+    """
+
+    def target(url: str) -> Optional[str]:
+        if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:|/|#", url):
+            return None
+        path, _, fragment = url.partition("#")
+        if path.endswith(".md"):
+            return None  # already a file path (relative to the page's folder)
+        site_path = posixpath.normpath(posixpath.join(f"notebooks/{key}/", path)).strip("/")
+        site_path = "" if site_path == "." else site_path
+        for candidate in (f"{site_path}.md", f"{site_path}/index.md" if site_path else "index.md"):
+            if candidate in pages:
+                return posixpath.relpath(candidate, "notebooks") + (f"#{fragment}" if fragment else "")
+        return None
+
+    def rewrite(text: str) -> str:
+        def one(match: re.Match) -> str:
+            new = target(match.group(2))
+            return match.group(0) if new is None else f"{match.group(1)}({new}{match.group(3) or ''})"
+
+        return _LINK.sub(one, text)
+
+    return rewrite
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _intro(site: Site, key: str) -> str:
+    """The line under the title: the note, the claims page, the notebook to download, the source."""
+    parts = []
+    paper = site.papers.get(key)
+    if paper is not None:
+        parts.append(f"Note: [{md_text(paper.short)}](../{key}.md) ([its claims](../{key}.md#claims))")
+    parts.append("[every claim](../claims.md)")
+    parts.append(f"executed notebook: [{key}.ipynb]({key}/{key}.ipynb) (source `notebooks/{key}.py`)")
+    intro = " · ".join(parts) + "\n\n" + claims.executed(site.run(key)) + "\n"
+    return claims.failure(site.run(key)) + intro
+
+
+def _after_title(markdown: str, key: str, text: str) -> str:
+    """``text`` after the page's first ``# `` heading outside a code block (a title ``# KEY`` is added if there is none)."""
+    fenced = False
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("# "):
+            return "\n".join(lines[: i + 1] + ["", text] + lines[i + 1:])
+    return f"# {md_text(key)}\n\n{text}\n{markdown}"
+
+
+def render(site: Site, key: str, notebook_text: str, pages: set[str], scrub: Callable[[str], str]) -> dict[str, bytes]:
+    """The staged files of notebook ``key``: ``notebooks/KEY.md``, its figures and ``notebooks/KEY/KEY.ipynb``.
+
+    Args:
+        site: the build's sources.
+        key: the notebook.
+        notebook_text: the executed notebook (``build/notebooks/KEY.ipynb``).
+        pages: every staged page's path, for the links (see [`link_rewriter`][kb.site.notebooks.link_rewriter]).
+        scrub: takes absolute local paths out of a text ([`PathScrubber`][kb.site_safety.PathScrubber]).
+
+    The executed notebook's size was checked when it ran (``kb.execute.MAX_OUTPUT_BYTES``).
+    """
+    import nbformat
+
+    published = scrub(notebook_text)
+    nb = nbformat.reads(published, as_version=4)
+    rewrite = link_rewriter(key, pages)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = rewrite(cell.source)
+        for output in cell.get("outputs", []):
+            if "text/markdown" in output.get("data", {}):
+                output.data["text/markdown"] = rewrite(output.data["text/markdown"])
+    body, resources = exporter().from_notebook_node(
+        nb, resources={"output_files_dir": key, "unique_key": FIGURE_NAME})
+    body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    paper = site.papers.get(key)
+    # The theme prints a page's title from its front matter as it is (escaped here), but a title from
+    # the navigation through a filter that unescapes it: every page kb writes has one in front matter.
+    title = front_matter({"title": paper.short if paper else key})
+    files = {f"notebooks/{key}.md": (title + _after_title(body, key, _intro(site, key))).encode("utf-8"),
+             f"notebooks/{key}/{key}.ipynb": published.encode("utf-8")}
+    for name, data in resources.get("outputs", {}).items():
+        files[f"notebooks/{name}"] = data
+    return files

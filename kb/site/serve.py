@@ -1,0 +1,324 @@
+"""``kb serve``: the site on http://127.0.0.1:PORT, following every source while it runs.
+
+* Saving a note (or ``references.bib``, ``mkdocs.yml``) stages the site again: only the pages whose
+  content changed are rewritten, and MkDocs' server rebuilds and reloads the browser.
+* Saving a notebook, or any other file of the checkout (a module under ``refimpl/``, a data file),
+  runs ``kb check``'s cached execution: exactly the notebooks that used the file execute again;
+  their pages, the notes' claims tables and the claims page follow.
+* A failing claim or a notebook that raises is shown on the pages (a failure box, the failed badges)
+  and in the terminal; the server keeps serving.
+* Ctrl-C or SIGTERM stops it and frees the port.
+
+The rebuild is quick because, in this one process, a page's HTML and its search entries are
+remembered ([`RenderCache`][kb.site.serve.RenderCache]): only a page whose Markdown changed is
+converted again; every page is still written with the current navigation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import jinja2
+
+from kb.execute import Run, run_notebooks, write_results
+from kb.project import Project
+from kb.site import generator
+from kb.site.model import SiteError
+from kb.site.stage import generator_inputs, stage
+
+log = logging.getLogger("kb.serve")
+
+IGNORED = (".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "kb")
+"""Folders whose changes ``kb serve`` does not follow (``kb/`` itself: restart to use a changed kb)."""
+
+QUIET_SECONDS = 0.2
+"""Changes are collected until none came for this long (an editor saves in several steps)."""
+
+
+class RenderCache:
+    """Remembers, in ``kb serve``'s process, what converting a page produced, to skip converting it again.
+
+    A page is converted again only when its Markdown, the set of pages, the configuration or a
+    Python file that mkdocstrings documents changed. A remembered conversion brings back the
+    page's HTML, table of contents and anchors, and replays the anchors it registered with
+    mkdocs-autorefs (cross-references into it keep resolving); Material's search entries of an
+    unchanged page are remembered the same way. Patches MkDocs' ``Page.render`` and Material's
+    ``SearchIndex.add_entry_from_context`` for this process only; ``kb build`` never uses it.
+    """
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.pages: dict[tuple, dict[str, Any]] = {}
+        self.search: dict[tuple, list[dict[str, Any]]] = {}
+        self._salt: Optional[tuple[int, str]] = None
+        self._recording = threading.local()
+        self.converted: list[str] = []
+        """Pages converted by the last build (the rest came from the cache)."""
+
+    def salt(self, config: Any, files: Any) -> str:
+        """What every page's HTML depends on besides its own Markdown, computed once per build."""
+        if self._salt and self._salt[0] == id(files):
+            return self._salt[1]
+        self.converted = []
+        h = hashlib.sha256(Path(config.config_file_path).read_bytes())
+        names = sorted(f.src_uri for f in files)
+        h.update("\0".join(names).encode())
+        markdown = {n: (Path(config.docs_dir) / n).read_bytes() for n in names if n.endswith(".md")}
+        for name, digest in generator_inputs(self.project, markdown, list(config.get("hooks") or [])):
+            h.update(f"{name}\0{digest}".encode())
+        self._salt = (id(files), h.hexdigest())
+        return self._salt[1]
+
+    def install(self) -> None:
+        from material.plugins.search.plugin import SearchIndex
+        from mkdocs.structure.pages import Page
+        from mkdocs_autorefs import AutorefsPlugin
+
+        cache = self
+        render, add_entry, register = Page.render, SearchIndex.add_entry_from_context, AutorefsPlugin.register_anchor
+
+        def register_anchor(plugin, page, *args, **kwargs):
+            calls = getattr(cache._recording, "calls", None)
+            if calls is not None:
+                calls.append((args, kwargs))
+            return register(plugin, page, *args, **kwargs)
+
+        def cached_render(page, config, files):
+            key = (page.file.src_uri, page.markdown, cache.salt(config, files))
+            autorefs = config.plugins.get("autorefs")
+            hit = cache.pages.get(key)
+            if hit is None:
+                cache._recording.calls = []
+                try:
+                    render(page, config, files)
+                    calls = cache._recording.calls
+                finally:
+                    cache._recording.calls = None
+                cache.pages[key] = hit = {"content": page.content, "toc": page.toc, "anchors": page.present_anchor_ids,
+                                          "links": page.links_to_anchors, "calls": calls}
+                cache.converted.append(page.file.src_uri)
+                return
+            page.content, page.toc = hit["content"], hit["toc"]
+            page.present_anchor_ids, page.links_to_anchors = hit["anchors"], hit["links"]
+            if autorefs is not None:
+                for args, kwargs in hit["calls"]:
+                    register(autorefs, page, *args, **kwargs)
+
+        def cached_entries(index, page):
+            key = (page.url, str(page.meta.get("title", page.title)), repr(page.meta.get("tags")),
+                   repr(page.meta.get("search")), hashlib.sha256(page.content.encode()).hexdigest())
+            if key in cache.search:
+                index.entries.extend(dict(e) for e in cache.search[key])
+                return
+            before = len(index.entries)
+            add_entry(index, page)
+            cache.search[key] = [dict(e) for e in index.entries[before:]]
+
+        compiled = _CompiledTemplates()
+        init = jinja2.Environment.__init__
+
+        def environment(env, *args, **kwargs):  # the theme's and mkdocstrings' templates, compiled once
+            init(env, *args, **kwargs)
+            if env.bytecode_cache is None:
+                env.bytecode_cache = compiled
+
+        Page.render = cached_render
+        SearchIndex.add_entry_from_context = cached_entries
+        AutorefsPlugin.register_anchor = register_anchor
+        jinja2.Environment.__init__ = environment
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept in memory: each rebuild makes new environments, and compiling
+    Material's and mkdocstrings' templates again would take most of a rebuild. A template whose source
+    changed is compiled again (Jinja checks each one's checksum)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        data = self.code.get(bucket.key)
+        if data is not None:
+            bucket.bytecode_from_string(data)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+def _changes_kind(paths: Iterable[Path], root: Path) -> str:
+    """``"notebooks"`` when a changed file can change a notebook's run, ``"notes"`` when only the pages, else ``""``."""
+    kind = ""
+    for path in paths:
+        try:
+            rel = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if not rel.parts or rel.parts[0] in IGNORED or any(p in IGNORED or p.startswith(".#") for p in rel.parts):
+            continue
+        if rel.parts[0] == "notes" or rel.as_posix() == "mkdocs.yml":
+            kind = kind or "notes"
+        else:
+            return "notebooks"
+    return kind
+
+
+class Follower:
+    """Watches the checkout and stages the site again after each change (in a thread of its own).
+
+    Args:
+        project: the checkout.
+        keys: the notebooks to run.
+        only: the papers shown (``KB_PAPERS``), or ``None`` for all.
+        runs: the runs the site was first staged with.
+        run: runs notebooks, like [`run_notebooks`][kb.execute.run_notebooks] with the serve's options.
+        report: tells the terminal what happened.
+    """
+
+    def __init__(self, project: Project, keys: list[str], only: Optional[set[str]], runs: list[Run],
+                 run: Callable[[list[str]], list[Run]], report: Callable[[str], None]):
+        self.project, self.keys, self.only, self.runs = project, keys, only, runs
+        self.run, self.report = run, report
+        self.changed: set[Path] = set()
+        self.lock = threading.Condition()
+        self.last_change = 0.0
+        self.stopped = False
+
+    def notice(self, path: str) -> None:
+        with self.lock:
+            self.changed.add(Path(path))
+            self.last_change = time.monotonic()
+            self.lock.notify()
+
+    def start(self) -> Any:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        follower = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event):
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                for path in (event.src_path, getattr(event, "dest_path", "")):
+                    if path:
+                        follower.notice(path)
+
+        observer = Observer()
+        root = self.project.root
+        observer.schedule(Handler(), str(root), recursive=False)  # mkdocs.yml, requirements.lock, …
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in IGNORED
+                             and not p.name.startswith(".")):
+            observer.schedule(Handler(), str(folder), recursive=True)
+        observer.daemon = True
+        observer.start()
+        threading.Thread(target=self.loop, name="kb-serve-follower", daemon=True).start()
+        return observer
+
+    def loop(self) -> None:
+        while not self.stopped:
+            with self.lock:
+                while not self.changed or time.monotonic() - self.last_change < QUIET_SECONDS:
+                    self.lock.wait(timeout=QUIET_SECONDS)
+                changed, self.changed = self.changed, set()
+            kind = _changes_kind(changed, self.project.root)
+            if kind:
+                self.update(kind)
+
+    def update(self, kind: str) -> None:
+        started = time.perf_counter()
+        try:
+            if kind == "notebooks":
+                self.runs = self.run(self.keys)
+            staged = stage(self.project, self.runs, only=self.only)
+        except SiteError as exc:
+            self.report(f"kb serve: {exc} (the site shows the last good version)")
+            return
+        except Exception as exc:  # keep serving whatever goes wrong in one update
+            self.report(f"kb serve: staging failed ({type(exc).__name__}: {exc}); the site shows the last good version")
+            return
+        for warning in staged.warnings:
+            print(f"WARNING  {warning}", file=sys.stderr, flush=True)
+        if staged.written or staged.removed or staged.config_changed:
+            self.report(f"kb serve: staged {len(staged.written) + len(staged.removed)} changed file(s) in "
+                        f"{time.perf_counter() - started:.1f} s")
+        elif kind == "notebooks":  # a documented module changed but no page's Markdown: the server must rebuild
+            os.utime(staged.config)
+
+
+def port_problem(port: int) -> Optional[str]:
+    """Why ``kb serve`` cannot listen on 127.0.0.1:``port``, or ``None`` when it can."""
+    if not 1 <= port <= 65535:
+        return f"--port must be between 1 and 65535; got {port}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return (f"port {port} on 127.0.0.1 is not free ({exc.strerror}); stop what listens there "
+                    "or choose another with --port")
+    return None
+
+
+def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], keys: list[str],
+          only: Optional[set[str]], report: Callable[[str], None], runs: Optional[list[Run]] = None) -> generator.Outcome:
+    """Stage the site, serve it with MkDocs' live-reloading server, and follow the checkout until interrupted.
+
+    The first build is strict: a warning (kb's or the generator's) stops ``kb serve`` before it
+    serves, naming each. After that, a rebuild's warnings and errors are printed and the last good
+    site stays served.
+
+    Args:
+        project: the checkout.
+        port: the port on 127.0.0.1 (checked free with [`port_problem`][kb.site.serve.port_problem]).
+        run: runs notebooks (``kb check``'s cached execution, with the command's options).
+        keys: the notebooks to run.
+        only: the papers shown (``KB_PAPERS``), or ``None`` for all.
+        report: tells the terminal what happened (a failing claim, a warning).
+        runs: the notebooks' runs, when they were just run (else they are run first).
+
+    Returns:
+        How it ended (after Ctrl-C or SIGTERM: exit status 0).
+    """
+    from mkdocs.commands import serve as mkdocs_serve
+
+    runs = run(keys) if runs is None else runs
+    staged = stage(project, runs, only=only)
+    for warning in staged.warnings:
+        print(f"WARNING  {warning}", file=sys.stderr, flush=True)
+    if staged.warnings:  # the generator runs too, for its own warnings; the build fails and serves nothing
+        return generator.build(project, staged)
+    RenderCache(project).install()
+    follower = Follower(project, keys, only, runs, run, report)
+    observer = follower.start()
+    try:
+        return generator.run_logged("serve", lambda: mkdocs_serve.serve(
+            config_file=str(staged.config), strict=True, dev_addr=f"127.0.0.1:{port}", livereload=True))
+    finally:
+        follower.stopped = True
+        observer.stop()
+
+
+def runner(project: Project, timeout: int, jobs: Optional[int], report: Callable[[str], None]) -> Callable[[list[str]], list[Run]]:
+    """Runs notebooks through the cache, merges their claims, and reports what failed."""
+
+    def run(keys: list[str]) -> list[Run]:
+        runs = run_notebooks(project, keys, timeout=timeout, jobs=jobs, progress=lambda m: report(f"kb check: {m}"))
+        write_results(project, runs)
+        executed = [r.key for r in runs if not r.cached]
+        failed = [(r.key, r.error) for r in runs if r.error]
+        failed += [(r.key, f"{c['id']}: {c['reason']}") for r in runs for c in r.claims if c["status"] == "failed"]
+        if executed:
+            report(f"kb check: executed {', '.join(executed)}")
+        for key, problem in failed:
+            report(f"kb check: FAILED {key}: {problem} (shown on the page; fix it and save)")
+        return runs
+
+    return run
