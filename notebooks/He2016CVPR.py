@@ -32,6 +32,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta
 from refimpl.residual import Bottleneck
@@ -47,6 +48,7 @@ from refimpl.resnet import (
 )
 
 ledger = Ledger("He2016CVPR")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 BILLION, MILLION = 1e9, 1e6
 IMAGENET, CIFAR = (1, 3, 224, 224), (1, 3, 32, 32)
 
@@ -159,20 +161,34 @@ print("50-layer with option A (no projections):", round(imagenet(50, shortcut="A
 # that grows from 6 to 23 and 36 blocks.
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = plt.subplots(figsize=(7.2, 3.4))
 bottom = np.zeros(len(DEPTHS))
+per_stage = {}
 for name in LAYER_NAMES + ["fc"]:
-    per_depth = np.array([
+    per_stage[name] = np.array([
         sum(l.madds for l in resnets[d].layers if l.name == name or l.name.startswith(name + ".")) / BILLION
         for d in DEPTHS
     ])
-    ax.bar([f"{d}-layer" for d in DEPTHS], per_depth, bottom=bottom, label=name)
-    bottom += per_depth
+    ax.bar([f"{d}-layer" for d in DEPTHS], per_stage[name], bottom=bottom, label=name)
+    bottom += per_stage[name]
 ax.set_ylabel("multiply-adds (×10⁹)")
 ax.set_title("Table 1 networks at 224²: multiply-adds per stage (measured)")
-ax.legend(fontsize=8, ncol=2)
-plt.tight_layout()
-plt.show()
+handles, labels = ax.get_legend_handles_labels()
+fig.legend(handles[::-1], labels[::-1], title="stage", loc="outside right upper")  # in the order of the stack
+conv4 = per_stage["conv4_x"]
+conv4_largest = [d for i, d in enumerate(DEPTHS) if max(per_stage, key=lambda n: per_stage[n][i]) == "conv4_x"]
+figures.show(
+    fig,
+    caption="Multiply-adds of the five Table 1 networks at 224², measured on the meta device and stacked by "
+    f"stage. Read the red conv4_x band: it grows from {conv4[2]:.2f} to {conv4[4]:.2f} ×10⁹ between the 50- and the "
+    f"152-layer network and makes {conv4[4] / bottom[4]:.0%} of the 152-layer total, because conv4_x is the stage "
+    "that goes from 6 to 23 and 36 blocks.",
+    alt="Stacked bar chart, one bar per network: "
+    + ", ".join(f"{d} layers {total:.1f}" for d, total in zip(DEPTHS, bottom))
+    + " ×10⁹ multiply-adds in all. Segments from the bottom: conv1, conv2_x, conv3_x, conv4_x, conv5_x and fc. "
+    f"The conv4_x segment is {conv4[0]:.2f}, {conv4[1]:.2f}, {conv4[2]:.2f}, {conv4[3]:.2f} and {conv4[4]:.2f} ×10⁹ "
+    f"and is the largest segment of the {', '.join(map(str, conv4_largest))}-layer bars; the fc segment is too thin to see.",
+)
 
 # %% [markdown]
 # ## Sec. 3.3 — plain network, VGG-19 and the shortcuts

@@ -28,12 +28,14 @@
 import matplotlib.pyplot as plt
 from torch import nn
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta
 from refimpl.layers import DepthwiseSeparable
 from refimpl.mobilenet_v1 import BODY, RESOLUTIONS, MobileNetV1, shallow_body
 
 ledger = Ledger("Howard2017arxiv")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 MILLION = 1e6
 
 
@@ -88,15 +90,26 @@ ledger.check(
     why="the formula is exact; 1e-12 allows only floating-point rounding of the division",
 )
 
-fig, ax = plt.subplots(figsize=(6, 3.6))
+fig, ax = plt.subplots(figsize=(7.2, 3.6))
 for k, colour in zip(sweep_k, ("C0", "C1", "C2")):
-    ax.plot(sweep_n, [formula_ratio[k, n] for n in sweep_n], "-", color=colour, label=f"$1/N + 1/{k}^2$")
-    ax.plot(sweep_n, [measured_ratio[k, n] for n in sweep_n], "o", color=colour, label=f"measured, $D_K={k}$")
-ax.set(xscale="log", yscale="log", xlabel="output channels $N$", ylabel="separable / standard mult-adds",
-       title="Eq. 5 / Eq. 2: measured on real layers vs the formula")
-ax.legend(fontsize=8, ncol=2)
-fig.tight_layout()
-plt.show()
+    ax.plot(sweep_n, [formula_ratio[k, n] for n in sweep_n], "-", color=colour, label=f"$D_K = {k}$")
+    ax.plot(sweep_n, [measured_ratio[k, n] for n in sweep_n], "o", color=colour)
+ax.plot([], [], "-", color="black", label="$1/N + 1/D_K^2$ (Eq. 5 / Eq. 2)")
+ax.plot([], [], "o", color="black", label="measured on real layers")
+ax.set(xscale="log", yscale="log", xlabel="output channels $N$", ylabel="separable / standard Mult-Adds",
+       title="Eq. 5 / Eq. 2: measured on real layers against the formula")
+ax.legend(loc="lower left")
+figures.show(
+    fig,
+    caption=f"Cost of a depthwise separable convolution as a fraction of a standard one, for N = {sweep_n[0]} to "
+    f"{sweep_n[-1]} output channels and kernel sizes D_K = 3, 5, 7 (M = {M} input channels, a {D_F}² feature map). "
+    "The dots, Mult-Adds counted on real layers, lie on the lines of Eq. 5 / Eq. 2: the fraction falls towards "
+    "1/D_K² as N grows, 1/9 for the 3 × 3 kernels MobileNet uses.",
+    alt="Log-log line plot of the cost fraction against N, one colour per kernel size. The lines fall from "
+    + ", ".join(f"{formula_ratio[k, sweep_n[0]]:.3f}" for k in sweep_k) + f" at N = {sweep_n[0]} to "
+    + ", ".join(f"{formula_ratio[k, sweep_n[-1]]:.3f}" for k in sweep_k)
+    + f" at N = {sweep_n[-1]} for D_K = 3, 5 and 7, and every measured dot lies on its line.",
+)
 
 # %% [markdown]
 # "MobileNet uses 3 × 3 depthwise separable convolutions which uses between 8 to 9 times less
@@ -230,15 +243,25 @@ ledger.check(
     why="the text rounds to whole percent",
 )
 
-fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.8), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.8), sharey=True)
 types = list(TABLE2)
 for ax, column, title in zip(axes, (0, 1), ("Mult-Adds", "Parameters")):
     ax.barh(types, [share[t][column] for t in types], color="C0", label="measured")
     ax.scatter([TABLE2[t][column] for t in types], types, color="C3", zorder=3, label="Table 2")
-    ax.set(title=f"{title} (%)", xscale="log")
-axes[0].legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+    ax.set(title=f"{title} (%)", xscale="log", xlabel="share (%, log scale)")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+figures.show(
+    fig,
+    caption="Where MobileNet's computation and parameters are, by layer type (Table 2): bars measured, red dots "
+    f"printed. The 1 × 1 convolutions hold {share['Conv 1×1'][0]:.0f} % of the Mult-Adds and "
+    f"{share['Conv 1×1'][1]:.0f} % of the parameters. The one dot off its bar is Conv 3 × 3's Mult-Adds: the "
+    f"paper prints {TABLE2['Conv 3×3'][0]} %, the first layer (the only 3 × 3 one) costs {share['Conv 3×3'][0]:.2f} % "
+    "(swapped digits, recorded as discrepant above).",
+    alt="Two horizontal bar charts with a logarithmic axis, one row per layer type (Conv 1×1, Conv DW 3×3, "
+    "Conv 3×3, FC). "
+    + "; ".join(f"{t}: Mult-Adds {share[t][0]:.2f} % measured, {TABLE2[t][0]} % printed; parameters "
+                f"{share[t][1]:.2f} % measured, {TABLE2[t][1]} % printed" for t in types) + ".",
+)
 
 # %% [markdown]
 # ## Table 3 — one layer under the successive reductions
@@ -364,7 +387,7 @@ ledger.check("table7-params", "Parameters at every resolution: 4.2 million", "Ta
 ledger.reported("table7-accuracy", "ImageNet top-1 at 224, 192, 160, 128: 70.6, 69.1, 67.2, 64.4 %", "Table 7",
                 reported=[70.6, 69.1, 67.2, 64.4], unit="%", reason="needs ImageNet training, which this project does not do")
 
-fig, axes = plt.subplots(1, 2, figsize=(7.5, 3))
+fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2))
 axes[0].plot(ALPHAS, [m for m, _ in alpha_costs], "o-", label="measured")
 axes[0].plot(ALPHAS, [569, 325, 149, 41], "x", color="C3", ms=9, label="Table 6")
 axes[0].plot(ALPHAS, [569 * a**2 for a in ALPHAS], ":", color="grey", label=r"$569\,\alpha^2$")
@@ -372,11 +395,21 @@ axes[0].set(xlabel=r"width multiplier $\alpha$", ylabel="million Mult-Adds")
 axes[1].plot(RESOLUTIONS, [rho_costs[r][0] for r in RESOLUTIONS], "o-", label="measured")
 axes[1].plot(RESOLUTIONS, list(TABLE7_MADDS.values()), "x", color="C3", ms=9, label="Table 7")
 axes[1].plot(RESOLUTIONS, [569 * (r / 224) ** 2 for r in RESOLUTIONS], ":", color="grey", label=r"$569\,\rho^2$")
-axes[1].set(xlabel=r"input resolution ($\rho \cdot 224$)")
+axes[1].set(xlabel=r"input resolution ($\rho \cdot 224$)", ylabel="million Mult-Adds")
 for ax in axes:
-    ax.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+    ax.legend()
+figures.show(
+    fig,
+    caption="Mult-Adds against the width multiplier α at 224² (left, Table 6) and against the input resolution at "
+    "α = 1 (right, Table 7): measured (line), printed (crosses) and the α² and ρ² laws of Eq. 6 and 7 (dotted). "
+    "The crosses sit on the measured line. The laws are close but not exact: the first convolution and the "
+    "classifier grow only linearly with α, and the classifier does not depend on ρ.",
+    alt="Two line plots. Left: measured Mult-Adds "
+    + ", ".join(f"{m:.0f}" for m, _ in alpha_costs) + " million at α = " + ", ".join(map(str, ALPHAS))
+    + "; the printed values coincide and the dotted 569·α² curve lies just below. Right: "
+    + ", ".join(f"{rho_costs[r][0]:.0f}" for r in RESOLUTIONS) + " million at "
+    + ", ".join(map(str, RESOLUTIONS)) + " px; the printed values and the 569·ρ² curve coincide with them.",
+)
 
 # %% [markdown]
 # ## Table 9 — the small model, and the results that need data

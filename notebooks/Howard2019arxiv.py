@@ -32,12 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta
 from refimpl.layers import HSwish, InvertedResidual, SqueezeExcite, h_sigmoid, h_swish, make_divisible
 from refimpl.mobilenet_v3 import C4_ROW, HS, LARGE, LRASPP, SMALL, SMALL_FEATURES_EARLIER, MobileNetV3, squeeze_width
 
 ledger = Ledger("Howard2019arxiv")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 MILLION = 1e6
 
 
@@ -99,19 +101,28 @@ worst = gap.argmax()
 print(f"largest |h-swish − swish| = {gap.max():.5f} at x = {x[worst]:+.3f}; 3/(1+e^3) = {3 / (1 + math.e**3):.5f}")
 print(f"largest |h-sigmoid − sigmoid| = {(h_sigmoid(x) - torch.sigmoid(x)).abs().max():.5f}")
 
-fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2))
 xs = x[::100]
 axes[0].plot(xs, torch.sigmoid(xs), label=r"$\sigma(x)$")
 axes[0].plot(xs, h_sigmoid(xs), "--", label="h-sigmoid")
 axes[0].plot(xs, xs * torch.sigmoid(xs), label="swish")
 axes[0].plot(xs, h_swish(xs), "--", label="h-swish")
 axes[0].set(xlim=(-6, 6), ylim=(-1, 6), xlabel="$x$", title="Fig. 6: soft and hard versions")
-axes[0].legend(fontsize=8)
+axes[0].legend()
 axes[1].plot(xs, gap[::100], color="C3")
-axes[1].axvline(float(x[worst]), color="grey", ls=":")
+for side in (-1, 1):
+    axes[1].axvline(side * abs(float(x[worst])), color="grey", ls=":")
 axes[1].set(xlabel="$x$", ylabel="|h-swish − swish|", title=f"largest gap {gap.max():.4f} at x = ±3")
-fig.tight_layout()
-plt.show()
+figures.show(
+    fig,
+    caption="Fig. 6 redrawn from our functions: the sigmoid and swish (solid) against their hard versions (dashed), "
+    f"and the gap between swish and h-swish (right). The gap is largest, {gap.max():.4f}, where h-swish meets its "
+    "asymptotes at x = ±3 (dotted), and is 0.0 at x = 0; the hard versions follow the soft ones everywhere else.",
+    alt="Left: line plot over x from −6 to 6 of the sigmoid and h-sigmoid, rising from 0 to 1, and of swish and "
+    "h-swish, near 0 for negative x and close to the line y = x for positive x; each dashed hard curve lies on "
+    "its soft curve. Right: the absolute gap between h-swish and swish over x from −8 to 8, with four peaks, "
+    f"the highest {gap.max():.3f} at x = −3 and x = +3, falling towards 0 at the ends and at x = 0.",
+)
 
 # %% [markdown]
 # ## Tables 1 and 2 — the networks, row by row
@@ -273,17 +284,31 @@ ledger.discrepant(
     f"{S075_ref[1]:.3f}M = 2.0M; with the 1280 head {S075_1280[1]:.3f}M = the other printing's 2.4M.",
 )
 
-fig, ax = plt.subplots(figsize=(6, 3.4))
+fig, ax = plt.subplots(figsize=(7.2, 3.6))
 names = ["Large 1.0", "Large 0.75", "Small 1.0", "Small 0.75"]
 ax.scatter([L10[0], L075[0], S10[0], S075[0]], [L10[1], L075[1], S10[1], S075[1]], label="measured (tables as printed)")
 ax.scatter([219, 155, 56, 44], [5.4, 4.0, 2.5, 2.0], marker="x", s=60, color="C3", label="Table 3, v5")
 ax.scatter([66, 44], [2.9, 2.4], marker="+", s=80, color="C2", label="Table 3, other printing")
 for name, m, p in zip(names, [L10[0], L075[0], S10[0], S075[0]], [L10[1], L075[1], S10[1], S075[1]]):
-    ax.annotate(name, (m, p), textcoords="offset points", xytext=(5, -10), fontsize=8)
-ax.set(xlabel="million MAdds (224²)", ylabel="million parameters", title="Table 3: measured vs printed")
-ax.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+    left = name.startswith("Large")  # the Large models' crosses are to their right
+    ax.annotate(name, (m, p), textcoords="offset points", xytext=(-8 if left else 8, 0), va="center",
+                ha="right" if left else "left")
+ax.set(xlim=(0, 240), ylim=(1.5, 6), xlabel="million MAdds (224²)", ylabel="million parameters",
+       title="Table 3: measured against printed")
+ax.legend(loc="upper left")
+figures.show(
+    fig,
+    caption="The four MobileNetV3 models of Table 3: cost and size measured from Tables 1 and 2 as printed (dots) "
+    "against the values v5 prints (red crosses) and another printing's (green plus signs). The Large models land "
+    f"close to their crosses (Large 1.0: {L10[0]:.0f}M against 219M MAdds, {L10[1]:.2f}M against 5.4M parameters); "
+    "the Small ones sit above theirs, by the squeeze-and-excite block Table 2 ticks on the last "
+    "1 × 1 convolution (see the discrepant claims above).",
+    alt="Scatter plot of million parameters against million MAdds. Measured: "
+    + "; ".join(f"{n} {m:.1f} MAdds, {p:.2f} parameters" for n, m, p in
+                zip(names, [L10[0], L075[0], S10[0], S075[0]], [L10[1], L075[1], S10[1], S075[1]]))
+    + ". Printed in v5: 219 and 5.4, 155 and 4.0, 56 and 2.5, 44 and 2.0; in the other printing, for the Small "
+    "models, 66 and 2.9, 44 and 2.4.",
+)
 
 # %% [markdown]
 # ## Sec. 5.1 — redesigning the expensive layers

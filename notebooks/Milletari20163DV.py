@@ -25,13 +25,16 @@
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.lines import Line2D
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta, receptive_field
 from refimpl.losses import DiceLoss, dice_coefficient, dice_gradient
 from refimpl.vnet import INPUT_SIZE, LEFT, RIGHT, Stage, VNet
 
 ledger = Ledger("Milletari20163DV")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 torch.set_num_threads(2)
 
 # %% [markdown]
@@ -242,7 +245,7 @@ ledger.discrepant(
     "see table1-rf-right. This voxel of R-Stage 1 sees 548 of the 551 printed.",
 )
 
-fig, ax = plt.subplots(figsize=(7.5, 3.6))
+fig, ax = plt.subplots(figsize=(7.2, 3.8))
 for row, (stage, name) in enumerate(zip(TABLE1_STAGES, STAGE_MODULES[:-1] + ["output"])):
     nonzero = profiles[name].nonzero().flatten()
     first, last = int(nonzero.min()), int(nonzero.max())
@@ -254,9 +257,18 @@ for row, (stage, name) in enumerate(zip(TABLE1_STAGES, STAGE_MODULES[:-1] + ["ou
 ax.set(yticks=range(len(TABLE1_STAGES)), yticklabels=TABLE1_STAGES, xlabel="input voxel (long axis)",
        title="Where one voxel's gradient is non-zero, against Table 1's receptive field")
 ax.invert_yaxis()
-ax.legend(fontsize=8, loc="upper right")
-fig.tight_layout()
-plt.show()
+ax.legend(loc="upper right")
+figures.show(
+    fig,
+    caption="For one voxel of each stage's output, the input voxels where its gradient is non-zero (blue bars), "
+    "against the receptive field Table 1 prints, centred on the same voxel (red outlines). On the left stages "
+    "the two agree exactly; from R-Stage 4 on the red outline is wider than the bar, because Table 1's recurrence "
+    f"overcounts (table1-rf-right): the output sees {extents[-1]} voxels, not the {TABLE1_RF[-1]} printed.",
+    alt="Horizontal bar chart, one row per stage from L-Stage 1 at the top to the output at the bottom, bars "
+    "centred on the same input voxel and growing downwards. Non-zero gradient widths: "
+    + ", ".join(f"{stage} {n}" for stage, n in zip(TABLE1_STAGES, extents)) + " voxels; Table 1's outlines: "
+    + ", ".join(map(str, TABLE1_RF)) + ".",
+)
 
 # %% [markdown]
 # ## Sec. 3 — the Dice coefficient and its gradient
@@ -378,25 +390,42 @@ ledger.check(
     why=f"foreground Dice on 8 held-out volumes: {dice_final:.3f} with the Dice loss, {ce_final:.3f} with cross-entropy",
 )
 
-fig, axes = plt.subplots(1, 4, figsize=(10, 2.8), gridspec_kw={"width_ratios": [1.6, 1, 1, 1]})
+fig, axes = plt.subplots(1, 4, figsize=(7.2, 2.9), gridspec_kw={"width_ratios": [1.6, 1, 1, 1]})
 for loss_name, colour in (("Dice loss", "C0"), ("cross-entropy", "C1")):
     steps, scores = zip(*curves[loss_name])
     axes[0].plot(steps, scores, "o-", color=colour, label=loss_name)
-axes[0].set(xlabel="training step", ylabel="foreground Dice (held out)", ylim=(0, 1))
-axes[0].legend(fontsize=8)
+axes[0].set(xlabel="training step", ylabel="foreground Dice\n(held out)", ylim=(0, 1))
+axes[0].legend()
 n = 0
 centre = test_labels[n].nonzero().float().mean(0).round().long()
 with torch.no_grad():
     panels = [("ground truth", test_labels[n])] + [(name, nets[name](test_images[n:n + 1]).argmax(1)[0]) for name in nets]
+outlined = [title for title, volume in panels if volume[centre[0]].any()]
 for ax, (title, volume) in zip(axes[1:], panels):
     ax.imshow(test_images[n, 0, centre[0]], cmap="gray")
-    if volume[centre[0]].any():
+    if title in outlined:
         ax.contour(volume[centre[0]].float(), levels=[0.5], colors="C3", linewidths=1)
     else:
         title += "\n(no foreground)"
     ax.set(title=title, xticks=[], yticks=[])
-fig.tight_layout()
-plt.show()
+fig.legend(handles=[Line2D([], [], color="C3", label="outline of the foreground (label or prediction)")],
+           loc="outside lower right")
+empty = [title for title, _ in panels if title not in outlined]
+figures.show(
+    fig,
+    caption=f"The same tiny V-Net trained {STEPS} steps on volumes whose foreground is {100 * foreground:.2f} % of "
+    "the voxels, once with the Dice loss and once with unweighted cross-entropy. Left: foreground Dice on 8 "
+    "held-out volumes during training: the Dice loss reaches "
+    f"{dice_final:.2f}, cross-entropy {ce_final:.2f}. Right: the central slice of one held-out volume with the "
+    "true and the predicted foreground outlined"
+    + (f"; {' and '.join(empty)} predicts no foreground on it." if empty else "."),
+    alt="Left: line plot of held-out foreground Dice against training step, 0 to "
+    f"{STEPS}: the Dice loss curve goes from {curves['Dice loss'][0][1]:.2f} to {dice_final:.2f}, the "
+    f"cross-entropy curve from {curves['cross-entropy'][0][1]:.2f} to {ce_final:.2f}. Right: three noisy grey "
+    "slices of the same volume with a faint bright disc, titled " + ", ".join(title for title, _ in panels)
+    + "; a red outline is drawn on " + (", ".join(outlined) or "none of them")
+    + (f", none on {' and '.join(empty)}." if empty else "."),
+)
 
 # %% [markdown]
 # ## Sec. 4, Table 2 — PROMISE 2012, and what needs the data

@@ -26,9 +26,11 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
 from scipy import ndimage
 from torch import nn
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta
 from refimpl.augment import GRID, SIGMA as ELASTIC_SIGMA, deform, random_displacement
@@ -36,6 +38,7 @@ from refimpl.unet import (CONTRACTING, PAPER_TILE, SIGMA, W0, Contracting, Expan
                           predict_tiled, predict_whole, weight_map, weighted_cross_entropy)
 
 ledger = Ledger("Ronneberger2015MICCAI")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 torch.manual_seed(0)
 rng = np.random.default_rng(0)
 
@@ -135,18 +138,30 @@ misaligned = predict_tiled(small, image, 124, step=36)  # the paper's step: the 
 print(f"tiles stepping by 36 (not a multiple of 8): max |difference| = {(misaligned - whole).abs().max().item():.3g}"
       f" (output range {whole.min().item():.3g} … {whole.max().item():.3g})")
 
-fig, axes = plt.subplots(1, 3, figsize=(9, 2.6))
-for ax, data, title in zip(axes, (image[0, 0], tiled[0, 1], (misaligned - whole)[0, 1].abs()),
-                           ("input", "tiled prediction (class 1 logit)", "|tiles by 36 − whole|")):
-    ax.imshow(data, cmap="gray" if title == "input" else "viridis")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.1))
+mismatch = (misaligned - whole)[0, 1].abs()
+for ax, data, title in zip(axes, (image[0, 0], tiled[0, 1], mismatch),
+                           ("input", "tiled, class-1 logit", "|tiles by 36 − whole|")):
+    shown = ax.imshow(data, cmap="gray" if title == "input" else "viridis")
+    if title != "input":
+        fig.colorbar(shown, ax=ax, shrink=0.7)
+    ax.set(title=title, xticks=[], yticks=[])
 for x in range(32, 130, 32):
     axes[1].axvline(x - 0.5, color="w", lw=0.5)
 for y in range(32, 90, 32):
     axes[1].axhline(y - 0.5, color="w", lw=0.5)
-fig.tight_layout()
-plt.show()
+figures.show(
+    fig,
+    caption="Overlap-tile prediction on a 90 × 130 image with a small random U-Net: the input, the stitched "
+    "prediction of tiles stepping by 32 output pixels (white lines: tile borders), and how far tiles stepping by "
+    "36 are from one pass over the whole image. The stitched 32-step prediction shows no seam at the borders "
+    f"(largest difference to the whole-image pass: {(tiled - whole).abs().max().item():.1g}); the 36-step tiles differ "
+    f"by up to {mismatch.max().item():.2g} wherever their pooling grid does not line up with the image's.",
+    alt="Three images of 90 by 130 pixels. The input is smooth grey-scale noise. The tiled class-1 logit is a "
+    "fine-grained green and yellow texture crossed by thin white tile-border lines, with nothing changing across "
+    "them. The difference map is dark purple (zero) in the tiles that line up and speckled with differences of "
+    f"up to {mismatch.max().item():.2g} elsewhere.",
+)
 
 # %% [markdown]
 # ## Sec. 3 — initialisation: Gaussian with standard deviation $\sqrt{2/N}$
@@ -209,18 +224,29 @@ gap = (instances == 0) & (ndimage.binary_dilation(instances > 0, iterations=2))
 far = (instances == 0) & ~ndimage.binary_dilation(instances > 0, iterations=20)
 print(f"mean weight: cells {w[instances > 0].mean():.2f}, background gaps {w[gap].mean():.2f}, far background {w[far].mean():.2f}")
 
-fig, axes = plt.subplots(1, 3, figsize=(10, 2.9))
+fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.2))
 axes[0].imshow(instances, cmap="tab10", interpolation="nearest")
-axes[0].set_title("instances (gaps between touching cells)", fontsize=9)
+axes[0].set_title("cells, one colour each")
 axes[1].imshow(instances > 0, cmap="gray")
-axes[1].set_title("segmentation mask (Fig. 3c)", fontsize=9)
+axes[1].set_title("mask (Fig. 3c)")
 im = axes[2].imshow(w, cmap="jet")
-axes[2].set_title("weight map w(x) (Fig. 3d)", fontsize=9)
-fig.colorbar(im, ax=axes[2], fraction=0.035)
+axes[2].set_title("weight map (Fig. 3d)")
+fig.colorbar(im, ax=axes[2], shrink=0.8, label="$w(x)$")
 for ax in axes:
-    ax.axis("off")
-fig.tight_layout()
-plt.show()
+    ax.set(xticks=[], yticks=[])
+figures.show(
+    fig,
+    caption=f"Eq. 2 on {len(centres)} synthetic touching cells (w₀ = {W0:g}, σ = {SIGMA:g} px): the cells with the "
+    "1–2 px background gaps that separate them, the segmentation mask, and the weight map. Read the weight "
+    f"map's colour bar: the narrow gaps between touching cells reach {w.max():.1f}, against "
+    f"{w[instances > 0].mean():.1f} in the cells (the class-balancing term) and {w[far].mean():.1f} far from any "
+    "cell, so the loss weighs most the borders the network must learn to separate.",
+    alt=f"Three images of {H} by {W} pixels. Left: {len(centres)} discs in different colours on a blue "
+    "background, separated by thin gaps where they touch. Middle: the same discs white on black. Right: the "
+    f"weight map, dark blue (about {w[instances > 0].mean():.0f}) over the cells, with bright red and yellow "
+    f"strips up to {w.max():.1f} in the narrow gaps between touching cells, on a colour bar from "
+    f"{w.min():.0f} to {w.max():.0f}.",
+)
 
 # %% [markdown]
 # Eq. 1 is printed as $E = \sum_{x} w(x) \log(p_{\ell(x)}(x))$ — without a minus sign, a
@@ -258,10 +284,10 @@ ledger.check("sec3.1-labels-stay-labels", "Deformed labels take only values of t
              reported=True, measured=set(np.unique(warped_labels)) <= set(np.unique(labels_before)))
 
 grid_image = ((xx // 8 + yy // 8) % 2).astype(float) + (instances > 0)
-fig, axes = plt.subplots(1, 4, figsize=(11, 2.6))
+fig, axes = plt.subplots(1, 4, figsize=(7.2, 2.0))
 axes[0].imshow(grid_image, cmap="gray")
-axes[0].set_title("original", fontsize=9)
-for ax in axes[1:]:
+axes[0].set_title("original")
+for number, ax in enumerate(axes[1:], start=1):
     field = random_displacement((H, W), rng)
     warped, warped_inst = deform(grid_image, instances, field)
     ax.imshow(warped, cmap="gray")
@@ -269,11 +295,23 @@ for ax in axes[1:]:
     ax.quiver(np.linspace(0, W - 1, GRID).repeat(GRID), np.tile(np.linspace(0, H - 1, GRID), GRID),
               field[1][::(H - 1) // 2, ::(W - 1) // 2].T.ravel(), -field[0][::(H - 1) // 2, ::(W - 1) // 2].T.ravel(),
               color="yellow", scale=1, scale_units="xy", angles="xy")
-    ax.set_title("3×3 grid, σ = 10 px (labels: red)", fontsize=9)
+    ax.set_title(f"deformation {number}")
 for ax in axes:
-    ax.axis("off")
-fig.tight_layout()
-plt.show()
+    ax.set(xticks=[], yticks=[])
+fig.legend(handles=[Line2D([], [], color="r", label="deformed cell labels (outline)"),
+                    Line2D([], [], color="yellow", marker=">", markeredgecolor="black",
+                           label=f"control-point displacement ({GRID}×{GRID} grid)")],
+           loc="outside lower center", ncol=2)
+figures.show(
+    fig,
+    caption=f"Three random elastic deformations (displacements on a {GRID} × {GRID} grid, σ = {ELASTIC_SIGMA:g} px, "
+    "interpolated to every pixel) of a checkerboard with four cells. The image and the labels are warped by the "
+    "same field: the red outlines of the deformed labels stay on the deformed cells, which is what lets the "
+    "paper train on deformed images with their labels.",
+    alt="Four images. The first is a checkerboard with four bright discs. The other three are smoothly bent "
+    "versions of it, each with yellow arrows at the control points showing the displacement, and red outlines "
+    "that follow the bent discs closely.",
+)
 
 # %% [markdown]
 # ## Sec. 4 — results that need the data sets

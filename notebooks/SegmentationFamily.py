@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from torch import nn
 
+from kb import figures
 from kb.claims import Ledger
 from refimpl.analysis import analyse, on_meta, receptive_field
 from refimpl.unet import UNet
@@ -38,6 +39,7 @@ from refimpl.unet3d import unet3d
 from refimpl.vnet import VNet
 
 ledger = Ledger("SegmentationFamily")
+figures.style()  # readable figures: fonts of 9 pt and more at the page's width
 
 FAMILY = {  # name: (factory, padded factory, paper input, receptive-field input, loss)
     "U-Net": (UNet, lambda: UNet(padding="same"), (1, 1, 572, 572), (1, 1, 1024, 1024),
@@ -113,16 +115,29 @@ ledger.check(
 # tile, and the tiling supplies the rest.
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 3))
+fig, ax = plt.subplots(figsize=(7.2, 3.4))
 names = list(FAMILY)
-ax.bar([n + "\nexact" for n in names], [measured[n][1].size[0] for n in names], color="C0")
-ax.bar([n + "\ntheory" for n in names], [measured[n][1].theoretical[0] for n in names], color="C1")
-for n in names:
-    ax.axhline(measured[n][2][2], ls=":", color="grey")
-ax.set(ylabel="voxels per side", title="Receptive field of one output voxel (dotted: input sizes)")
-ax.tick_params(axis="x", labelsize=7)
-fig.tight_layout()
-plt.show()
+exact = [measured[n][1].size[0] for n in names]
+theory = [measured[n][1].theoretical[0] for n in names]
+inputs = [measured[n][2][2] for n in names]
+positions = range(len(names))
+ax.bar([i - 0.2 for i in positions], exact, 0.4, color="C0", label="exact (voxels one output voxel depends on)")
+ax.bar([i + 0.2 for i in positions], theory, 0.4, color="C1", label="theoretical (the recurrence)")
+ax.hlines(inputs, [i - 0.45 for i in positions], [i + 0.45 for i in positions], colors="black", linestyles="--",
+          label="the input the paper feeds")
+ax.set(xticks=list(positions), xticklabels=names, ylabel="voxels per side", ylim=(0, 1.1 * max(exact + theory + inputs)),
+       title="Receptive field of one output voxel, against the input size")
+fig.legend(loc="outside lower center", ncol=2)
+figures.show(
+    fig,
+    caption="Receptive field of one output voxel per side, exact and by the recurrence, against the side of the "
+    "input each paper feeds (dashed). V-Net's field is larger than its whole input, which is the paper's "
+    "\"capture the content of the whole input volume\"; a U-Net or 3D U-Net output voxel sees only a window "
+    "of its tile, and the tiling supplies the rest.",
+    alt="Grouped bar chart, two bars per network with a dashed line for its input side. "
+    + "; ".join(f"{n}: exact {e}, theoretical {t:g}, input {i}" for n, e, t, i in zip(names, exact, theory, inputs))
+    + " voxels per side.",
+)
 
 # %%
 ledger.summary()
