@@ -114,7 +114,7 @@ FIELDS: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "arxiv": (False, _is_str, 'a quoted string, e.g. "1704.04861" (unquoted, YAML reads a number)'),
     "version": (False, lambda v: isinstance(v, str) and bool(_VERSION.match(v)), 'a string such as "v1": the arXiv version quoted'),
     "doi": (False, _is_str, "a string, e.g. 10.1007/978-3-319-24574-4_28"),
-    "tags": (True, _is_str_list, "a list of strings, e.g. [segmentation, medical]"),
+    "tags": (True, _is_str_list, "a list of strings, e.g. [segmentation, biomedical]"),
     "refimpl": (True, lambda v: isinstance(v, str) and bool(_MODULE.match(v)), "the module as refimpl.<name>, e.g. refimpl.mobilenet_v1"),
     "notebook": (True, _is_str, "the path notebooks/KEY.py"),
     "builds_on": (True, _is_str_list, "a list of paper keys, [] for none"),
