@@ -702,7 +702,7 @@ def test_like_gives_a_green_page_whose_placeholders_lint_names_and_rm_gives_the_
                             capture_output=True, text=True, env={**os.environ, "KB_ROOT": str(root)})
     assert strict.returncode == 1 and "--strict: warnings fail too" in strict.stderr
     run_ok(root, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smith2024neurips.py")
-    run_ok(root, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site"), env={"KB_PAPERS": "Smith2024NeurIPS"})
+    run_ok(root, "-m", "kb", "build", "--site-dir", str(tmp_path / "site"), env={"KB_PAPERS": "Smith2024NeurIPS"})
     page = (tmp_path / "site" / "Smith2024NeurIPS" / "index.html").read_text(encoding="utf-8")
     assert "table-cost" in page and 'id="refimpl.smith2024neurips.STAGES"' in page
 
