@@ -82,6 +82,10 @@ def _claims_notebook(key: str) -> tuple[nbformat.NotebookNode, list[dict]]:
         outputs.append(nbformat.v4.new_output("display_data", data=item._repr_mimebundle_()))
     outputs.append(nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(PNG).decode(),
                                                                   "text/plain": "<Figure>"}))
+    outputs.append(nbformat.v4.new_output(  # as kb.figures.show displays a figure
+        "display_data", data={"image/png": base64.b64encode(PNG).decode(), "text/plain": "Figure: the ratio"},
+        metadata={"image/png": {"width": 720, "height": 400},
+                  "kb": {"caption": "The ratio falls as *N* grows [see Eq. 5].", "alt": "Line plot: ratio [0.5 → 0.1]"}}))
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(f"# {key}, checked\n\nSee [the other note](../../Beta2021X/#claims) and $x^2$."),
@@ -167,7 +171,10 @@ def test_the_notebook_page_has_an_anchor_per_claim_escaped_outputs_and_links_to_
     assert doc.find(id="claim-eq1-ratio") is not None and doc.find("td", id="table1.a.1.0-x") is not None
     assert "[the other note](../Beta2021X.md#claims)" in page  # written as a URL, rewritten to the file
     assert "hello refimpl &lt;b&gt;bold&lt;/b&gt; --8&lt;--" in page  # text, escaped, without the local path
-    assert re.search(r"!\[Figure\]\(Alpha2020X/figure_1_\d\.png\)", page)
+    assert re.search(r"!\[Figure\]\(Alpha2020X/figure_1_\d\.png\)\n", page)  # a plain figure: no caption
+    figure = BeautifulSoup(page, "html.parser").select_one("figure.kb-figure")  # kb.figures.show's caption and alt
+    assert str(figure.figcaption) == "<figcaption>The ratio falls as *N* grows [see Eq. 5].</figcaption>"  # Markdown, as a cell
+    assert re.search(r"!\[Line plot: ratio &#91;0\.5 → 0\.1&#93;\]\(Alpha2020X/figure_1_\d\.png\)\{ width=\"720\" \}", page)
     assert "$x^2$" in page and "```python\nprint('hello')\n```" in page
     assert page.index("# Alpha2020X, checked") < page.index("[NetAlpha2020X](../Alpha2020X.md)")
     downloaded = _staged(project, "notebooks/Alpha2020X/Alpha2020X.ipynb")

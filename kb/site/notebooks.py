@@ -2,7 +2,8 @@
 
 The page has the notebook's Markdown cells as they are, each code cell as a Python block, and its
 outputs: text in ``<pre>`` blocks (escaped), figures as image files next to the page
-(``notebooks/KEY/figure_<cell>_<n>.png``), HTML as it is: every claim's line carries its anchor
+(``notebooks/KEY/figure_<cell>_<n>.png``, with the caption and alt text ``kb.figures.show`` gave
+them), HTML as it is: every claim's line carries its anchor
 (``id="claim-<id>"``, a table cell ``id="<id>"``, made by [`kb.claims`][kb.claims]), so a claims table
 links to the line that measures the claim. The executed ``.ipynb`` lies next to the page for download.
 
@@ -24,7 +25,7 @@ from typing import Any, Callable, Optional
 from kb.site import claims
 from kb.site.model import Site
 from kb.site.notes import fence_proof, front_matter
-from kb.site_safety import html_text, md_text
+from kb.site_safety import md_text, one_line
 
 FIGURE_NAME = "figure"
 """Figures are ``notebooks/KEY/figure_<cell>_<n>.<ext>``."""
@@ -50,13 +51,13 @@ TEMPLATE = r"""{%- extends 'index.md.j2' -%}
 </div>
 {% endblock data_html %}
 {% block data_png %}
-![Figure]({{ output.metadata.filenames['image/png'] | path2url }})
+{{ output | kb_figure('image/png') }}
 {% endblock data_png %}
 {% block data_jpg %}
-![Figure]({{ output.metadata.filenames['image/jpeg'] | path2url }})
+{{ output | kb_figure('image/jpeg') }}
 {% endblock data_jpg %}
 {% block data_svg %}
-![Figure]({{ output.metadata.filenames['image/svg+xml'] | path2url }})
+{{ output | kb_figure('image/svg+xml') }}
 {% endblock data_svg %}
 """
 """The page's template: nbconvert's ``markdown`` template, with outputs that cannot turn into Markdown."""
@@ -79,6 +80,26 @@ def pre(text: str, classes: str = "kb-output") -> str:
     return f'<pre class="{classes}"><code>{fence_proof(html.escape(_strip_controls(text).rstrip(), quote=False))}</code></pre>'
 
 
+def figure(output: Any, mime: str) -> str:
+    """A figure: the image file, its alt text and caption from [`kb.figures.show`][kb.figures.show]'s
+    output metadata (``{"kb": {"caption", "alt"}}``), shown at the width that metadata asks for.
+
+    The caption is the notebook author's Markdown, like a Markdown cell (kept on one line: it cannot
+    start a block); the alt text is text."""
+    from urllib.parse import quote
+
+    metadata = output.get("metadata", {})
+    words = metadata.get("kb") if isinstance(metadata.get("kb"), dict) else {}
+    size = metadata.get(mime) if isinstance(metadata.get(mime), dict) else {}
+    width = size.get("width")
+    shown = f'{{ width="{int(width)}" }}' if isinstance(width, (int, float)) and width > 0 else ""
+    image = f"![{md_text(words.get('alt') or 'Figure')}]({quote(metadata['filenames'][mime])}){shown}"
+    if not words.get("caption"):
+        return image
+    return (f'<figure class="kb-figure" markdown="span">\n{image}\n'
+            f"<figcaption>{one_line(words['caption'])}</figcaption>\n</figure>")  # the notebook's own Markdown
+
+
 def html_output(text: str) -> str:
     """An HTML output as it is, without blank lines (one would end Python-Markdown's HTML block)."""
     return "\n".join(line for line in _strip_controls(text).splitlines() if line.strip())
@@ -93,7 +114,7 @@ def exporter() -> Any:
     return MarkdownExporter(
         extra_loaders=[DictLoader({"kb_notebook.md.j2": TEMPLATE})],
         template_file="kb_notebook.md.j2",
-        filters={"kb_fence": fence, "kb_pre": pre, "kb_html": html_output},
+        filters={"kb_fence": fence, "kb_pre": pre, "kb_html": html_output, "kb_figure": figure},
     )
 
 
