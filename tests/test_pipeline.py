@@ -199,9 +199,9 @@ def test_the_generated_config_renders_the_staged_folder_with_no_content_hooks(ch
     assert generated["docs_dir"] == str(project.build / "docs") and generated["site_dir"] == str(project.root / "out")
     assert all(Path(h).is_absolute() and Path(h).name == "hooks.py" for h in generated["hooks"])
     assert not [p for p in generated["plugins"] if "mkdocs-jupyter" in (p if isinstance(p, str) else list(p))]
-    assert generated["nav"][1] == {"Papers": [{"NetAlpha2020X (Alpha2020X)": "Alpha2020X.md"},
-                                              {"NetBeta2021X (Beta2021X)": "Beta2021X.md"}]}
-    assert {"Notebooks": [{"NetAlpha2020X": "notebooks/Alpha2020X.md"}]} in generated["nav"]
+    assert generated["nav"][1] == {"Papers": [  # a paper's note and notebook together
+        {"NetAlpha2020X (Alpha2020X)": [{"Note": "Alpha2020X.md"}, {"Notebook": "notebooks/Alpha2020X.md"}]},
+        {"NetBeta2021X (Beta2021X)": "Beta2021X.md"}]}
     snippets = next(e["pymdownx.snippets"] for e in generated["markdown_extensions"]
                     if isinstance(e, dict) and "pymdownx.snippets" in e)
     assert snippets["base_path"] == [str(project.build / "snippets")] and snippets["restrict_base_path"]

@@ -60,7 +60,11 @@ def paper_index(site: Site) -> str:
 
 
 def page(site: Site, text: str) -> str:
-    """``notes/index.md`` with its marker replaced by the paper index (appended when it has none)."""
+    """``notes/index.md`` with its marker replaced by the paper index (appended when it has none), then the reading path."""
+    from kb.site.nav import reading_path
+
     if MARKER in text:
-        return text.replace(MARKER, paper_index(site))
-    return text.rstrip() + "\n\n" + paper_index(site) + "\n"
+        text = text.replace(MARKER, paper_index(site))
+    else:
+        text = text.rstrip() + "\n\n" + paper_index(site) + "\n"
+    return text.rstrip() + "\n\n" + reading_path(site)

@@ -1,8 +1,13 @@
 """The navigation, made from the notes' front matter and the notebooks: adding a paper needs no edit of ``mkdocs.yml``.
 
-Home, the papers (year, then key), comparisons (notes that are no paper's, and notebooks that are
-no paper's), the reference-code pages (``notes/api/``), the notebooks, the claims and the tags.
-The theme prints navigation titles as they are, so each is HTML-escaped here.
+Home, the papers (year, then key: each a section holding its note and its notebook, so a reader
+finds them together and the footer's previous/next walks note, notebook, next paper), comparisons
+(notes that are no paper's, and notebooks that are no paper's), the reference-code pages
+(``notes/api/``), the claims and the tags. The theme prints navigation titles as they are, so each
+is HTML-escaped here.
+
+The home page also gets a reading path: the papers in an order where each comes after every paper
+it builds on ([`reading_path`][kb.site.nav.reading_path]).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kb.site.model import Site
-from kb.site_safety import html_text
+from kb.site_safety import html_text, md_text
 
 PAGES = {"index.md", "claims.md", "tags.md"}
 """Notes the navigation places itself."""
@@ -24,6 +29,49 @@ def title_of(text: str, default: str) -> str:
     return default
 
 
+def _paper(site: Site, paper: Any) -> dict[str, Any]:
+    """A paper's entry: its note alone, or a section with its note and its notebook."""
+    title = html_text(f"{paper.short} ({paper.key})")
+    notebook = site.notebook_page(paper.key)
+    if not notebook:
+        return {title: f"{paper.key}.md"}
+    return {title: [{"Note": f"{paper.key}.md"}, {"Notebook": notebook}]}
+
+
+def reading_order(site: Site) -> list[str]:
+    """The shown papers' keys, each after every shown paper it builds on; ties in index order (year, then key).
+
+    A cycle in ``builds_on`` cannot be ordered: its papers follow the rest in index order."""
+    keys = list(site.papers)
+    needs = {k: {str(b) for b in site.papers[k].meta.get("builds_on") or [] if str(b) in site.papers and str(b) != k}
+             for k in keys}
+    order: list[str] = []
+    while len(order) < len(keys):
+        ready = [k for k in keys if k not in order and needs[k] <= set(order)]
+        if not ready:  # a cycle
+            order += [k for k in keys if k not in order]
+            break
+        order.append(ready[0])
+    return order
+
+
+def reading_path(site: Site) -> str:
+    """The home page's reading path: a numbered list of the papers in [`reading_order`][kb.site.nav.reading_order],
+    each with the papers it builds on."""
+    if not site.papers:
+        return ""
+    lines = ["## Reading path", "",
+             "The papers in an order where each comes after the papers it builds on (`builds_on` in its note):", ""]
+    for i, key in enumerate(reading_order(site), 1):
+        paper = site.papers[key]
+        after = [str(b) for b in paper.meta.get("builds_on") or [] if str(b) in site.papers]
+        tail = f" — builds on {', '.join(f'[{md_text(site.papers[b].short)}]({b}.md)' for b in after)}" if after else ""
+        notebook = site.notebook_page(key)
+        pages = f" ([notebook]({notebook}))" if notebook else ""
+        lines.append(f"{i}. [{md_text(paper.short)}]({key}.md){pages}: *{md_text(paper.meta.get('title', key))}*{tail}")
+    return "\n".join(lines) + "\n"
+
+
 def nav(site: Site, texts: dict[str, str]) -> list[Any]:
     """The ``nav`` of the generated configuration.
 
@@ -32,7 +80,7 @@ def nav(site: Site, texts: dict[str, str]) -> list[Any]:
         texts: every note's text by its path under ``notes/`` (``index.md``, ``api/layers.md``).
     """
     entries: list[Any] = [{"Home": "index.md"}]
-    entries.append({"Papers": [{html_text(f"{p.short} ({p.key})"): f"{p.key}.md"} for p in site.papers.values()]})
+    entries.append({"Papers": [_paper(site, p) for p in site.papers.values()]})
     papers = {f"{key}.md" for key in site.all_keys}  # a paper a partial build leaves out is no comparison
     others = sorted(name for name in texts if "/" not in name and name not in papers | PAGES)
     comparisons = [{html_text(title_of(texts[name], name[:-3])): name} for name in others]
@@ -42,9 +90,6 @@ def nav(site: Site, texts: dict[str, str]) -> list[Any]:
     api = sorted(name for name in texts if name.startswith("api/"))
     if api:
         entries.append({"Reference code": [{html_text(title_of(texts[name], name[4:-3])): name} for name in api]})
-    notebooks = [{html_text(p.short): site.notebook_page(p.key)} for p in site.papers.values() if p.key in site.runs]
-    if notebooks:
-        entries.append({"Notebooks": notebooks})
     entries.append({"Claims": "claims.md"})
     if "tags.md" in texts:
         entries.append({"Tags": "tags.md"})

@@ -5,7 +5,9 @@ outputs: text in ``<pre>`` blocks (escaped), figures as image files next to the 
 (``notebooks/KEY/figure_<cell>_<n>.png``, with the caption and alt text ``kb.figures.show`` gave
 them), HTML as it is: every claim's line carries its anchor
 (``id="claim-<id>"``, a table cell ``id="<id>"``, made by [`kb.claims`][kb.claims]), so a claims table
-links to the line that measures the claim. The executed ``.ipynb`` lies next to the page for download.
+links to the line that measures the claim. The executed ``.ipynb`` and the ``.py`` it was made from
+lie next to the page for download; the page starts with a header saying where they are, how to run
+the notebook and when and where it last ran ([`header`][kb.site.notebooks.header]).
 
 Links in a notebook's Markdown are written for the site as readers see it, relative to the page's
 URL (``../../Howard2017arxiv/``, from ``notebooks/KEY/``); they are rewritten to the Markdown file
@@ -118,6 +120,73 @@ def exporter() -> Any:
     )
 
 
+ARCHITECTURE = "architecture"
+"""``metadata.kb.role`` of the figure [`refimpl.diagram`][refimpl.diagram] draws from the reference code."""
+
+_EXTENSIONS = {"image/svg+xml": ".svg", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+def architecture_figure(site: Site, key: str) -> str:
+    """The notebook's architecture figure for the paper's note (``KEY.md``), ``""`` when it has none.
+
+    The image is the file the notebook page shows (``notebooks/KEY/figure_<cell>_<n>.<ext>``, named as
+    nbconvert names it), with the caption and alt text the notebook gave it, so the note's figure is
+    redrawn whenever the code it is drawn from changes and the notebook runs again."""
+    import json
+
+    path = site.project.executed / f"{key}.ipynb"
+    if key not in site.runs or not path.is_file():
+        return ""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    for cell_index, cell in enumerate(nb.get("cells", [])):
+        for index, output in enumerate(cell.get("outputs", []) or []):
+            words = (output.get("metadata") or {}).get("kb")
+            if not isinstance(words, dict) or words.get("role") != ARCHITECTURE:
+                continue
+            mime = next((m for m in _EXTENSIONS if m in (output.get("data") or {})), None)
+            if mime is None:
+                continue
+            name = f"notebooks/{key}/{FIGURE_NAME}_{cell_index}_{index}{_EXTENSIONS[mime]}"
+            return figure({"metadata": {**output.get("metadata", {}), "filenames": {mime: name}}}, mime)
+    return ""
+
+
+_TEX_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η", "theta": "θ",
+    "lambda": "λ", "mu": "μ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "omega": "ω",
+    "Delta": "Δ", "Sigma": "Σ", "times": "×", "cdot": "·", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
+    "approx": "≈", "neq": "≠", "infty": "∞", "to": "→", "sum": "Σ", "ldots": "…", "dots": "…",
+}
+_SUPERSCRIPTS = str.maketrans("0123456789+-n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ⁿ")
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)")
+
+
+def plain_math(tex: str) -> str:
+    """LaTeX as plain text for a table of contents or a search preview: ``\\sqrt{2/N}`` → ``√(2/N)``, ``\\alpha`` → ``α``."""
+    text = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", tex)
+    text = re.sub(r"\\(?:mathrm|mathbf|mathit|text|operatorname)\{([^{}]*)\}", r"\1", text)
+    text = re.sub(r"\^\{?([0-9+\-n]+)\}?", lambda m: m.group(1).translate(_SUPERSCRIPTS), text)
+    text = re.sub(r"\\([A-Za-z]+)", lambda m: _TEX_SYMBOLS.get(m.group(1), m.group(1)), text)
+    return " ".join(text.replace("{", "").replace("}", "").replace("_", "").split())
+
+
+def toc_labels(markdown: str) -> str:
+    """Headings outside code blocks that hold math get a plain-text ``data-toc-label`` (attr_list), so the
+    table of contents shows ``α``, not ``\\(\\alpha\\)``."""
+    fenced = False
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line) and _MATH.search(line) and not line.rstrip().endswith("}"):
+            label = _MATH.sub(lambda m: plain_math(next(g for g in m.groups() if g is not None)), line.lstrip("#").strip())
+            lines[i] = f'{line.rstrip()} {{ data-toc-label="{html.escape(label, quote=True)}" }}'
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- links
 
 _LINK = re.compile(r"(!?\[[^\]\n]*\])\(([^()\s]+)(\s+\"[^\"\n]*\")?\)")
@@ -157,16 +226,86 @@ def link_rewriter(key: str, pages: set[str]) -> Callable[[str], str]:
 # --------------------------------------------------------------------------- the page
 
 
-def _intro(site: Site, key: str) -> str:
-    """The line under the title: the note, the claims page, the notebook to download, the source."""
-    parts = []
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows), ``""`` when nothing says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.lower().startswith(("model name", "hardware", "cpu model")) and ":" in line:
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_commit(root: Any, inputs: Any) -> str:
+    """``abc1234 (2026-12-01)``: the last commit that changed a file the notebook used, ``""`` outside git.
+
+    Args:
+        root: the checkout.
+        inputs: the notebook's ``metadata.kb.inputs`` (``{"files": [...], "dirs": [...]}``), recorded when it ran.
+    """
+    import subprocess
+
+    files = [str(f) for f in (inputs.get("files") or [])] if isinstance(inputs, dict) else []
+    if not files:
+        return ""
+    try:
+        result = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h (%cs)", "--", *files],
+                                capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def verified_line(run: Any, cpu: str, commit: str) -> str:
+    """When and where the notebook last ran: date, Python, torch, time, CPU and the code's commit."""
+    verified = run.verified if run else {}
+    parts = [f"{claims.when(verified.get('executed_at'))}", f"Python {md_text(verified.get('python', '?'))}",
+             f"torch {md_text(verified.get('torch', '?'))}"]
+    if verified.get("seconds") is not None:
+        parts.append(f"{md_text(verified['seconds'])} s")
+    if verified.get("cpu") or cpu:
+        # kb.execute records no CPU: the one named is the machine that built this page, which ran it
+        # unless the executed notebook came from elsewhere.
+        parts.append(f"CPU {md_text(verified.get('cpu') or cpu)}")
+    if verified.get("commit") or commit:
+        parts.append(f"code at commit `{md_text(verified.get('commit') or commit)}`")
+    return '<span class="kb-verified">' + ", ".join(parts) + "</span>"
+
+
+def header(site: Site, key: str, inputs: Any = None, has_source: bool = True) -> str:
+    """The block under the title: the paper, the note, the files to download, how to run it, when it was verified.
+
+    Args:
+        site: the build's sources.
+        key: the notebook.
+        inputs: the files it used when it ran (its ``metadata.kb.inputs``), for the commit.
+        has_source: whether ``notebooks/KEY.py`` is offered for download next to the page.
+    """
+    from kb.site.notes import links
+
+    lines = []
     paper = site.papers.get(key)
     if paper is not None:
-        parts.append(f"Note: [{md_text(paper.short)}](../{key}.md) ([its claims](../{key}.md#claims))")
-    parts.append("[every claim](../claims.md)")
-    parts.append(f"executed notebook: [{key}.ipynb]({key}/{key}.ipynb) (source `notebooks/{key}.py`)")
-    intro = " · ".join(parts) + "\n\n" + claims.executed(site.run(key)) + "\n"
-    return claims.failure(site.run(key)) + intro
+        found = links(paper.meta, site.bib.get(key))
+        title = md_text(paper.meta.get("title", paper.short))
+        lines.append(f"- **Paper**: *{title}*" + (" · " + " · ".join(found) if found else ""))
+        lines.append(f"- **Note**: [{md_text(paper.short)}](../{key}.md) · [its claims](../{key}.md#claims) · "
+                     "[every claim](../claims.md)")
+    else:
+        lines.append("- **Claims**: [every claim](../claims.md)")
+    files = [f'[`{key}.ipynb`]({key}/{key}.ipynb){{ download="{key}.ipynb" }} (executed, with its outputs)']
+    if has_source:
+        files.insert(0, f'[`{key}.py`]({key}/{key}.py){{ download="{key}.py" }} (the source, a jupytext notebook)')
+    lines.append("- **Download**: " + " · ".join(files))
+    lines.append(f"- **Run it**: `kb check {key}` (executes it and checks every claim) or "
+                 f"`python notebooks/{key}.py`, from the checkout")
+    lines.append("- **Last verified**: " + verified_line(site.run(key), cpu_model(), code_commit(site.project.root, inputs)))
+    block = '<div class="kb-nb-header" markdown>\n\n' + "\n".join(lines) + "\n\n</div>\n"
+    return claims.failure(site.run(key)) + block
 
 
 def _after_title(markdown: str, key: str, text: str) -> str:
@@ -206,13 +345,18 @@ def render(site: Site, key: str, notebook_text: str, pages: set[str], scrub: Cal
                 output.data["text/markdown"] = rewrite(output.data["text/markdown"])
     body, resources = exporter().from_notebook_node(
         nb, resources={"output_files_dir": key, "unique_key": FIGURE_NAME})
-    body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    body = toc_labels(re.sub(r"\n{3,}", "\n\n", body).strip()) + "\n"
     paper = site.papers.get(key)
     # The theme prints a page's title from its front matter as it is (escaped here), but a title from
     # the navigation through a filter that unescapes it: every page kb writes has one in front matter.
     title = front_matter({"title": paper.short if paper else key})
-    files = {f"notebooks/{key}.md": (title + _after_title(body, key, _intro(site, key))).encode("utf-8"),
+    source = site.project.notebooks / f"{key}.py"
+    kb_meta = nb.metadata.get("kb") if isinstance(nb.metadata.get("kb"), dict) else {}
+    intro = header(site, key, kb_meta.get("inputs"), source.is_file())
+    files = {f"notebooks/{key}.md": (title + _after_title(body, key, intro)).encode("utf-8"),
              f"notebooks/{key}/{key}.ipynb": published.encode("utf-8")}
+    if source.is_file():
+        files[f"notebooks/{key}/{key}.py"] = scrub(source.read_text(encoding="utf-8")).encode("utf-8")
     for name, data in resources.get("outputs", {}).items():
         files[f"notebooks/{name}"] = data
     return files

@@ -3,7 +3,8 @@
 The header, put after the note's title: the citation (from ``notes/references.bib``) with arXiv and
 DOI links, links to the executed notebook and the reference code, the claim counts, "builds on /
 built upon by" links (declared once, as ``builds_on`` in a note's front matter, shown both ways),
-and the BibTeX entry to copy. The claims table replaces ``<!-- kb:claims -->`` (or ends the note).
+the BibTeX entry to copy, and the architecture figure the notebook draws from the reference code
+(its output whose ``metadata.kb.role`` is ``"architecture"``). The claims table replaces ``<!-- kb:claims -->`` (or ends the note).
 
 Only the note's own prose is trusted; every value from front matter or BibTeX is escaped for where it
 lands ([`kb.site_safety`][kb.site_safety]). The BibTeX entry is an HTML block whose text is escaped:
@@ -240,6 +241,9 @@ def header(site: Site, key: str) -> str:
             blocks.append(f"**{word}** " + ", ".join(paper_link(site, k) for k in keys) + ".")
     if entry is not None:
         blocks.append(bibtex_block(entry))
+    from kb.site.notebooks import architecture_figure  # kb.site.notebooks imports this module
+
+    blocks.append(architecture_figure(site, key))
     return "\n\n".join(b for b in blocks if b) + "\n"
 
 

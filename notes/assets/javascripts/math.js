@@ -15,8 +15,24 @@ function kbRenderMath() {
     renderMathInElement(el, options);
   });
 }
-if (typeof document$ !== "undefined") {
-  document$.subscribe(kbRenderMath);
-} else {
-  document.addEventListener("DOMContentLoaded", kbRenderMath);
+
+// A box that scrolls sideways (a wide table, code, an output) gets the class kb-scroll-x, which caps
+// its height at the viewport's (kb.css): its horizontal scrollbar is then always on screen, not at the
+// foot of a table thousands of pixels down.
+function kbMarkScrollBoxes() {
+  const boxes = ".md-typeset__scrollwrap, .md-typeset pre > code, .md-typeset .kb-output, .md-typeset .katex-display";
+  document.querySelectorAll(boxes).forEach(function (el) {
+    el.classList.toggle("kb-scroll-x", el.scrollWidth > el.clientWidth + 1);
+  });
 }
+
+function kbPage() {
+  kbRenderMath();
+  kbMarkScrollBoxes();
+}
+if (typeof document$ !== "undefined") {
+  document$.subscribe(kbPage);
+} else {
+  document.addEventListener("DOMContentLoaded", kbPage);
+}
+window.addEventListener("resize", kbMarkScrollBoxes);
