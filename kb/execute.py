@@ -36,7 +36,7 @@ from kb.project import Project
 DEFAULT_TIMEOUT = 300
 """Seconds one notebook may run, all its cells together, before it fails (``kb check --timeout``)."""
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 """Bump to invalidate every cached notebook when the way they are executed changes."""
 
 EXCLUDED = (".venv", "build", "site", ".git", ".pytest_cache", "node_modules")
@@ -81,6 +81,8 @@ def _kb_record_inputs():
                     return
                 opened.add(os.path.abspath(os.fsdecode(path)))
             elif event in ("os.listdir", "os.scandir"):
+                if sys._getframe(1).f_code.co_filename.startswith("<frozen importlib"):
+                    return  # the import system caching a folder's names, not the notebook reading it
                 path = args[0] if args and args[0] is not None else "."
                 if not isinstance(path, int):
                     listed.add(os.path.abspath(os.fsdecode(path)))

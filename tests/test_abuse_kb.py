@@ -65,11 +65,24 @@ def test_a_helper_module_or_data_file_re_executes_exactly_the_notebooks_that_use
     assert not helper.cached and helper.claims[0]["status"] == "failed" and helper.claims[0]["measured"] == 4
     assert other.cached and cache_key(two, "Tiny2020Test") == tiny
 
+    (two.root / "refimpl" / "newpaper.py").write_text("X = 1\n")  # a new module that no notebook imports
+    (two.notebooks / "Other2021Test.py").write_text("# %%\nx = 1\n")
+    assert cache_key(two, "Tiny2020Test") == tiny  # the import system listing refimpl/ is no dependency
+    (two.notebooks / "Other2021Test.py").unlink()
+
     (two.notebooks / "nbhelper.py").write_text("SCALE = 3\n")
     (two.root / "refimpl" / "config.json").write_text('{"factor": 2}\n')  # a data file it reads
     helper, other = run_notebooks(two, ["Helper2020Test", "Tiny2020Test"])
     assert not helper.cached and helper.claims[0]["measured"] == 6
     assert other.cached
+
+
+def test_a_folder_the_notebook_lists_is_an_input(tmp_path):
+    project = make_project(tmp_path / "kb", NOTEBOOK + "\n# %%\nimport os\nprint(sorted(os.listdir('refimpl')))\n")
+    run_notebooks(project, ["Tiny2020Test"])
+    before = cache_key(project, "Tiny2020Test")
+    (project.root / "refimpl" / "extra.json").write_text("{}\n")
+    assert cache_key(project, "Tiny2020Test") != before
 
 
 def test_the_recorded_inputs_are_the_checkouts_files_only(two):
