@@ -315,23 +315,21 @@ def _claims_on_notebook(site: Path, key: str) -> list[str]:
 def test_claims_page_has_every_claim_of_every_paper_and_the_counts(built_site):
     site = built_site.path
     page = article(site / "claims" / "index.html")
-    summary = page.find("table")
     for nb in sorted((site / "notebooks").glob("*/index.html")):
         key = nb.parent.name
         statuses = _claims_on_notebook(site, key)
         section = page.find(id=key.lower())
         assert section is not None, f"{key} has no section on the claims page"
-        table = section.find_next("table")
-        rows = table.select("tbody tr")
-        assert len(rows) == len(statuses)
-        for row, status in zip(rows, statuses):
-            cells = row.find_all("td")
-            assert cells[0].select_one(f".kb-badge.kb-{status}"), row.get_text(" ")
-            link = cells[1].find("a", href=re.compile(f"^\\.\\./notebooks/{key}/#."))
+        cards = page.select(f'.kb-paper[data-paper="{key}"] .kb-card')
+        assert sorted(c["data-status"] for c in cards) == sorted(statuses)
+        for card in cards:
+            assert card.select_one(f".kb-badge.kb-{card['data-status']}"), card.get_text(" ")
+            link = card.find("a", href=re.compile(f"^\\.\\./notebooks/{key}/#."))
             assert link, f"{key}: a claim that does not link to its line on the notebook page"  # the anchor is checked
-            assert cells[2].get_text(strip=True) and cells[3].get_text(strip=True) and cells[4].get_text(strip=True)
-        counts_row = next(r for r in summary.select("tbody tr") if r.find("a", href=f"#{key.lower()}"))
-        counts = [int(td.get_text()) for td in counts_row.find_all("td")[1: 1 + len(STATUSES)]]
+            assert all(card.select_one(f).get_text(strip=True) for f in (".kb-statement", ".kb-source", ".kb-values"))
+        row = page.select_one(f'.kb-counts tr[data-paper="{key}"]')
+        assert row.find("a", href=f"#{key.lower()}")
+        counts = [int(row.select_one(f'td[data-status="{s}"]').get_text()) for s in STATUSES]
         assert counts == [statuses.count(s) for s in STATUSES]
 
 
@@ -367,12 +365,11 @@ def test_note_has_citation_bibtex_and_paper_links(built_site, key):
 
 
 @pytest.mark.parametrize("key", sorted(PAPERS))
-def test_note_has_claims_table_and_when_they_were_verified(built_site, key):
+def test_note_has_claims_and_when_they_were_verified(built_site, key):
     page = article(built_paper(built_site, key))
     statuses = _claims_on_notebook(built_site.path, key)
-    table = page.find(id="claims").find_next("table")
-    rows = table.select("tbody tr")
-    assert [next(c for c in r.select_one(".kb-badge")["class"] if c[3:] in STATUSES)[3:] for r in rows] == statuses
+    assert page.find(id="claims") is not None
+    assert sorted(card["data-status"] for card in page.select(".kb-card")) == sorted(statuses)
     verified = page.select_one(".kb-verified").get_text(" ", strip=True)
     assert re.fullmatch(r"Claims last verified \d{4}-\d\d-\d\d \d\d:\d\d( UTC)? with Python \d+\.\d+\.\d+ "
                         r"and torch \d+\.\d+\.\d+\S*", verified), verified

@@ -10,7 +10,8 @@ kb changes only where things are and what is in the navigation:
 * snippets (``--8<-- "refimpl/unet.py"``) are read only from the staged copy of ``refimpl/`` and
   ``notebooks/`` (``build/snippets``), never downloaded, never from outside it;
 * [`SafeLinks`][kb.site.safe_links.SafeLinks] is the last Markdown extension: only http(s) and
-  relative URLs become links.
+  relative URLs become links;
+* the claims dashboard's script ([`CLAIMS_SCRIPT`][kb.site.config.CLAIMS_SCRIPT]) is in ``extra_javascript``.
 
 YAML tags the generator understands (``!ENV``, ``!!python/name:…``) are kept as they are.
 """
@@ -23,6 +24,9 @@ from typing import Any
 import yaml
 
 from kb.site import safe_links
+
+CLAIMS_SCRIPT = "assets/javascripts/claims.js"
+"""The claims dashboard's script, shipped in ``notes/assets/``; every generated configuration lists it."""
 
 
 class Tagged:
@@ -127,6 +131,10 @@ def generated(source: dict[str, Any], root: Path, docs_dir: Path, site_dir: Path
     if safe_links.NAME not in extensions:
         extensions.append(safe_links.NAME)  # last: it sees the links every other extension made
     config["markdown_extensions"] = extensions
+    scripts = list(config.get("extra_javascript") or [])
+    if CLAIMS_SCRIPT not in scripts:
+        scripts.append(CLAIMS_SCRIPT)  # the claims dashboard's filters (kb.site.claims)
+    config["extra_javascript"] = scripts
     return config
 
 
