@@ -4,7 +4,8 @@
 // also runs after instant navigation.
 (function () {
   "use strict";
-  var STATUS_ORDER = ["failed", "discrepant", "reported", "reproduced"];
+  var STATUSES = ["reproduced", "discrepant", "reported", "failed"];  // kb.claims.STATUSES, as the counts list them
+  var STATUS_ORDER = ["failed", "discrepant", "reported", "reproduced"];  // sorting by status: what needs a look first
 
   function kbClaimsDashboard() {
     var root = document.querySelector(".kb-dashboard");
@@ -88,7 +89,7 @@
       });
       if (sort.value !== "paper") papers.forEach(function (section) { section.hidden = true; });
       var tally = count(Array.prototype.slice.call(root.querySelectorAll(".kb-counts tbody tr")));
-      var parts = STATUS_ORDER.slice().reverse().filter(function (s) { return tally["\u0000" + s]; })
+      var parts = STATUSES.filter(function (s) { return tally["\u0000" + s]; })
         .map(function (s) { return tally["\u0000" + s] + " " + s; });
       shown.textContent = (visible === cards.length ? "All " + cards.length + " claims" :
         "Showing " + visible + " of " + cards.length + " claims") + (parts.length ? ": " + parts.join(", ") : "");
