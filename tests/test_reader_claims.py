@@ -241,3 +241,34 @@ def test_the_dashboard_works_after_instant_navigation_and_shows_everything_witho
     assert page.locator(".kb-controls").is_hidden()
     assert page.evaluate("() => [...document.querySelectorAll('.kb-card')].every(c => c.offsetParent !== null)")
     plain.close()
+
+
+# --------------------------------------------------------------------------- values, without a browser
+
+
+@pytest.mark.parametrize("value, unit, marked, shown", [
+    (18, "%", (), "18%"),
+    (224, "px", (), "224 px"),
+    (1.8, "×10⁹", (), "1.8×10⁹"),
+    ([95, 75], "%", (), "[95%, 75%]"),
+    ([7, 11, 2], "ms, %, ms", (), "[7 ms, 11%, 2 ms]"),
+    ([2, 2, 1], "px", ("[2]",), '[2, 2, <mark class="kb-diff">1</mark>] px'),
+    ([[32, 16], [8, 4]], "", ("[1][0]",), '[[32, 16], [<mark class="kb-diff">8</mark>, 4]]'),
+    ("a<b", "", (), "a&lt;b"),
+])
+def test_a_value_reads_with_its_unit_and_its_differing_elements_marked(value, unit, marked, shown):
+    from kb.site.claims import value_html
+
+    assert value_html(value, unit, marked) == shown
+
+
+def test_a_long_list_collapses_with_a_summary_of_what_differs():
+    from kb.site.claims import values
+
+    claim = {"status": "discrepant", "reported": list(range(10)), "measured": [*range(9), 8], "unit": "",
+             "tolerance": 0.0, "kind": "paper"}
+    html = values(claim)
+    assert html.startswith('<details class="kb-long"><summary>10 values, 1 differs: &#91;9&#93; 9 → 8</summary>')
+    assert html.count('<mark class="kb-diff">') == 2
+    short = values({**claim, "reported": [1, 2], "measured": [1, 2], "status": "reproduced"})
+    assert "<details" not in short and "Reported" in short and "Measured" in short
