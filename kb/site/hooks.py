@@ -153,3 +153,22 @@ def on_post_page(output: str, page: Any, config: Any) -> str:
         log.warning("%s loads %s from another host; the site must work offline (copy it into notes/assets/)",
                     page.file.src_uri, url)
     return _scrub(output) if _scrub else output
+
+
+def on_post_build(config: Any) -> None:
+    """Math in the search index as plain text (``\\(\\alpha\\)`` → ``α``): a search preview shows it raw.
+
+    Runs after the search plugin wrote ``search/search_index.json`` (hooks come after plugins)."""
+    import json
+
+    from kb.site.notebooks import plain_text_math
+
+    path = Path(config.site_dir) / "search" / "search_index.json"
+    if not path.is_file():
+        return
+    index = json.loads(path.read_text(encoding="utf-8"))
+    for doc in index.get("docs", []):
+        for name in ("title", "text"):
+            if isinstance(doc.get(name), str):
+                doc[name] = plain_text_math(doc[name])
+    path.write_text(json.dumps(index, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")

@@ -173,17 +173,21 @@ def plain_math(tex: str) -> str:
     return " ".join(text.replace("{", "").replace("}", "").replace("_", "").split())
 
 
+def plain_text_math(text: str) -> str:
+    """Every ``$…$``, ``$$…$$`` and ``\\(…\\)`` of ``text`` as plain text ([`plain_math`][kb.site.notebooks.plain_math])."""
+    return _MATH.sub(lambda m: plain_math(next(g for g in m.groups() if g is not None)), text)
+
+
 def toc_labels(markdown: str) -> str:
-    """Headings outside code blocks that hold math get a plain-text ``data-toc-label`` (attr_list), so the
-    table of contents shows ``α``, not ``\\(\\alpha\\)``."""
+    """Math in headings outside code blocks as plain text (``$\\alpha$`` → ``α``): a heading is also a line of
+    the table of contents and a search result's title, where LaTeX would be shown raw."""
     fenced = False
     lines = markdown.split("\n")
     for i, line in enumerate(lines):
         if line.startswith("```"):
             fenced = not fenced
-        elif not fenced and re.match(r"#{1,6} ", line) and _MATH.search(line) and not line.rstrip().endswith("}"):
-            label = _MATH.sub(lambda m: plain_math(next(g for g in m.groups() if g is not None)), line.lstrip("#").strip())
-            lines[i] = f'{line.rstrip()} {{ data-toc-label="{html.escape(label, quote=True)}" }}'
+        elif not fenced and re.match(r"#{1,6} ", line) and _MATH.search(line):
+            lines[i] = plain_text_math(line)
     return "\n".join(lines)
 
 
