@@ -99,7 +99,7 @@ def figure(output: Any, mime: str) -> str:
     if not words.get("caption"):
         return image
     return (f'<figure class="kb-figure" markdown="span">\n{image}\n'
-            f"<figcaption>{one_line(words['caption'])}</figcaption>\n</figure>")  # the notebook's own Markdown
+            f'<figcaption markdown="span">{one_line(words["caption"])}</figcaption>\n</figure>')  # the notebook's own Markdown
 
 
 def html_output(text: str) -> str:
