@@ -98,7 +98,8 @@ def figure(output: Any, mime: str) -> str:
     image = f"![{md_text(words.get('alt') or 'Figure')}]({quote(metadata['filenames'][mime])}){shown}"
     if not words.get("caption"):
         return image
-    return (f'<figure class="kb-figure" markdown="span">\n{image}\n'
+    # The image in a box of its own: on a phone it scrolls sideways at the size it was drawn for, the caption stays put.
+    return (f'<figure class="kb-figure" markdown="span">\n<span class="kb-figure-image">{image}</span>\n'
             f'<figcaption markdown="span">{one_line(words["caption"])}</figcaption>\n</figure>')  # the notebook's own Markdown
 
 
