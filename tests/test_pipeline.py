@@ -200,7 +200,8 @@ def test_the_generated_config_renders_the_staged_folder_with_no_content_hooks(ch
     assert all(Path(h).is_absolute() and Path(h).name == "hooks.py" for h in generated["hooks"])
     assert not [p for p in generated["plugins"] if "mkdocs-jupyter" in (p if isinstance(p, str) else list(p))]
     assert generated["nav"][1] == {"Papers": [  # a paper's note and notebook together
-        {"NetAlpha2020X (Alpha2020X)": [{"Note": "Alpha2020X.md"}, {"Notebook": "notebooks/Alpha2020X.md"}]},
+        {"NetAlpha2020X (Alpha2020X)": [{"NetAlpha2020X note": "Alpha2020X.md"},
+                                        {"NetAlpha2020X notebook": "notebooks/Alpha2020X.md"}]},
         {"NetBeta2021X (Beta2021X)": "Beta2021X.md"}]}
     snippets = next(e["pymdownx.snippets"] for e in generated["markdown_extensions"]
                     if isinstance(e, dict) and "pymdownx.snippets" in e)

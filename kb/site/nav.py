@@ -35,7 +35,8 @@ def _paper(site: Site, paper: Any) -> dict[str, Any]:
     notebook = site.notebook_page(paper.key)
     if not notebook:
         return {title: f"{paper.key}.md"}
-    return {title: [{"Note": f"{paper.key}.md"}, {"Notebook": notebook}]}
+    short = html_text(paper.short)  # named in full: the footer's previous/next shows these titles alone
+    return {title: [{f"{short} note": f"{paper.key}.md"}, {f"{short} notebook": notebook}]}
 
 
 def reading_order(site: Site) -> list[str]:
