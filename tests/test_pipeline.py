@@ -173,7 +173,8 @@ def test_the_notebook_page_has_an_anchor_per_claim_escaped_outputs_and_links_to_
     assert "hello refimpl &lt;b&gt;bold&lt;/b&gt; --8&lt;--" in page  # text, escaped, without the local path
     assert re.search(r"!\[Figure\]\(Alpha2020X/figure_1_\d\.png\)\n", page)  # a plain figure: no caption
     figure = BeautifulSoup(page, "html.parser").select_one("figure.kb-figure")  # kb.figures.show's caption and alt
-    assert str(figure.figcaption) == "<figcaption>The ratio falls as *N* grows [see Eq. 5].</figcaption>"  # Markdown, as a cell
+    # the caption is Markdown, as a cell is (md_in_html renders it: markdown="span")
+    assert str(figure.figcaption) == '<figcaption markdown="span">The ratio falls as *N* grows [see Eq. 5].</figcaption>'
     assert re.search(r"!\[Line plot: ratio &#91;0\.5 → 0\.1&#93;\]\(Alpha2020X/figure_1_\d\.png\)\{ width=\"720\" \}", page)
     assert "$x^2$" in page and "```python\nprint('hello')\n```" in page
     assert page.index("# Alpha2020X, checked") < page.index("[NetAlpha2020X](../Alpha2020X.md)")
