@@ -395,6 +395,15 @@ def test_kb_build_fails_on_every_warning_mkdocs_strict_fails_on_naming_file_and_
     assert not (strict / "site" / "index.html").exists()
 
 
+def test_kb_build_with_properdocs_fails_on_the_same_warnings(strict):
+    done = kb(strict, "build", "--generator", "properdocs")
+    assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    for expected in STRICT_WARNINGS[:2]:  # the generator's own; the other two are kb's, before it runs
+        assert [w for w in warnings if expected in w], f"no warning with {expected!r} in:\n" + "\n".join(warnings)
+    assert (strict / "site" / "last-good.txt").is_file()
+
+
 def test_kb_serve_fails_on_the_same_warnings_and_frees_its_port(strict):
     port = _free_port()
     done = kb(strict, "serve", "--port", str(port))

@@ -189,10 +189,13 @@ def record(project: Project, staged: Staged, generator: str) -> None:
 
 
 def command(generator: str, config: Path, site_dir: Path) -> list[str]:
-    """The command line of a strict, quiet build of ``config`` into ``site_dir`` by ``generator``."""
+    """The command line of a strict build of ``config`` into ``site_dir`` by ``generator``.
+
+    Never ``--quiet``: it drops the very warnings that ``--strict`` counts, so a broken link would
+    neither show nor fail the build. The caller keeps only the WARNING and ERROR lines."""
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator {generator!r}; kb runs {' or '.join(GENERATORS)}")
-    return [sys.executable, "-m", generator, "build", "--strict", "--quiet", "-f", str(config), "-d", str(site_dir)]
+    return [sys.executable, "-m", generator, "build", "--strict", "-f", str(config), "-d", str(site_dir)]
 
 
 def _render(project: Project, staged: Staged, generator: str, into: Path) -> Outcome:
