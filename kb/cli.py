@@ -12,11 +12,9 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
 
-from kb.claims import STATUSES, format_value
 from kb.execute import DEFAULT_TIMEOUT, Run, run_notebooks, write_results
 from kb.project import NotACheckout, Project
 from kb.site.model import SiteError

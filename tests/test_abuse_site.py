@@ -20,7 +20,6 @@ Payloads set `window.__pwned`: the browser test asserts it is undefined on every
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
