@@ -122,7 +122,12 @@ def build(project: Project, args: argparse.Namespace) -> int:
     if outcome.status != EXIT_OK:
         _err(f"kb build: {outcome.why}")
         return EXIT_FAILED
-    _err(f"kb build: {shown} is built by {args.generator} (open {shown}index.html, or run kb serve)")
+    converted = ""
+    if outcome.converted:
+        done, pages = outcome.converted
+        converted = f", {done} of {pages} page(s) converted" + (" (the rest unchanged, from build/render-cache/)"
+                                                               if done < pages else "")
+    _err(f"kb build: {shown} is built by {args.generator}{converted} (open {shown}index.html, or run kb serve)")
     return EXIT_OK
 
 

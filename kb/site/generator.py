@@ -86,6 +86,9 @@ class Outcome:
     """When it failed, the one line that says why."""
     warnings: int = 0
     """The warnings it printed."""
+    converted: Optional[tuple[int, int]] = None
+    """Pages converted from Markdown, and pages in all (the rest came from ``build/render-cache/``); ``None``
+    when not known (ProperDocs, which runs without the cache)."""
 
 
 def run_logged(command: str, action: Callable[[], None]) -> Outcome:
@@ -198,13 +201,29 @@ def command(generator: str, config: Path, site_dir: Path) -> list[str]:
     return [sys.executable, "-m", generator, "build", "--strict", "-f", str(config), "-d", str(site_dir)]
 
 
+def render_cache_folder(project: Project) -> Path:
+    """Where page conversions are kept between builds (see [`kb.site.render_cache`][kb.site.render_cache])."""
+    return project.build / "render-cache"
+
+
 def _render(project: Project, staged: Staged, generator: str, into: Path) -> Outcome:
     if generator == "mkdocs":
         from mkdocs.commands.build import build
         from mkdocs.config import load_config
 
-        return run_logged("build", lambda: build(load_config(config_file=str(staged.config), strict=True,
-                                                             site_dir=str(into))))
+        from kb.site.render_cache import RenderCache
+
+        cache = RenderCache(project, render_cache_folder(project))
+        cache.install()
+        try:
+            outcome = run_logged("build", lambda: build(load_config(config_file=str(staged.config), strict=True,
+                                                                    site_dir=str(into))))
+        finally:
+            cache.uninstall()
+        if outcome.status == EXIT_OK:
+            cache.clean()
+        outcome.converted = (len(cache.converted), cache.pages)
+        return outcome
     done = subprocess.run(command(generator, staged.config, into), cwd=project.root, env={**os.environ, **ENVIRONMENT},
                           capture_output=True, text=True)
     warnings = [line for line in done.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]

@@ -20,6 +20,12 @@ from kb.site_safety import html_text, md_text
 PAGES = {"index.md", "claims.md", "tags.md"}
 """Notes the navigation places itself."""
 
+GROUP = 24
+"""The most papers one level of the navigation lists. Beyond it the papers are grouped by year, and a
+year with more is split into runs of at most this many (``2020, 1–24``), again as often as needed: each
+page renders only its own branch of the navigation (Material's ``navigation.prune``), so a page costs
+the same to build, and weighs the same, with 10 papers or 1000."""
+
 
 def title_of(text: str, default: str) -> str:
     """A page's first ``# `` heading, else ``default``."""
@@ -37,6 +43,31 @@ def _paper(site: Site, paper: Any) -> dict[str, Any]:
         return {title: f"{paper.key}.md"}
     short = html_text(paper.short)  # named in full: the footer's previous/next shows these titles alone
     return {title: [{f"{short} note": f"{paper.key}.md"}, {f"{short} notebook": notebook}]}
+
+
+def _runs(entries: list[Any], label: str, first: int = 1) -> list[Any]:
+    """``entries`` as they are when at most ``GROUP``, else split into labelled runs of at most ``GROUP``."""
+    if len(entries) <= GROUP:
+        return entries
+    size = GROUP
+    while -(-len(entries) // size) > GROUP:  # runs of runs: no level lists more than GROUP entries
+        size *= GROUP
+    runs = []
+    for start in range(0, len(entries), size):
+        part = entries[start:start + size]
+        runs.append({f"{label}, {first + start}–{first + start + len(part) - 1}": _runs(part, label, first + start)})
+    return runs
+
+
+def paper_section(site: Site) -> list[Any]:
+    """The ``Papers`` section: each paper's entry, grouped by year beyond ``GROUP`` papers."""
+    entries = [_paper(site, p) for p in site.papers.values()]
+    if len(entries) <= GROUP:
+        return entries
+    years: dict[str, list[Any]] = {}
+    for paper, entry in zip(site.papers.values(), entries):
+        years.setdefault(html_text(str(paper.meta.get("year", "no year"))), []).append(entry)
+    return [{year: _runs(group, year)} for year, group in years.items()]
 
 
 def reading_order(site: Site) -> list[str]:
@@ -81,7 +112,7 @@ def nav(site: Site, texts: dict[str, str]) -> list[Any]:
         texts: every note's text by its path under ``notes/`` (``index.md``, ``api/layers.md``).
     """
     entries: list[Any] = [{"Home": "index.md"}]
-    entries.append({"Papers": [_paper(site, p) for p in site.papers.values()]})
+    entries.append({"Papers": paper_section(site)})
     papers = {f"{key}.md" for key in site.all_keys}  # a paper a partial build leaves out is no comparison
     others = sorted(name for name in texts if "/" not in name and name not in papers | PAGES)
     comparisons = [{html_text(title_of(texts[name], name[:-3])): name} for name in others]

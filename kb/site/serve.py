@@ -10,13 +10,12 @@
 * Ctrl-C or SIGTERM stops it and frees the port.
 
 The rebuild is quick because, in this one process, a page's HTML and its search entries are
-remembered ([`RenderCache`][kb.site.serve.RenderCache]): only a page whose Markdown changed is
-converted again; every page is still written with the current navigation.
+remembered ([`RenderCache`][kb.site.render_cache.RenderCache], in this process and in ``build/render-cache/``):
+only a page whose Markdown changed is converted again; every page is still written with the current navigation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -26,13 +25,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-import jinja2
-
 from kb.execute import Run, run_notebooks, write_results
 from kb.project import Project
 from kb.site import generator
 from kb.site.model import SiteError
-from kb.site.stage import generator_inputs, stage
+from kb.site.render_cache import RenderCache
+from kb.site.stage import stage
 
 log = logging.getLogger("kb.serve")
 
@@ -41,116 +39,6 @@ IGNORED = (".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".i
 
 QUIET_SECONDS = 0.2
 """Changes are collected until none came for this long (an editor saves in several steps)."""
-
-
-class RenderCache:
-    """Remembers, in ``kb serve``'s process, what converting a page produced, to skip converting it again.
-
-    A page is converted again only when its Markdown, the set of pages, the configuration or a
-    Python file that mkdocstrings documents changed. A remembered conversion brings back the
-    page's HTML, table of contents and anchors, and replays the anchors it registered with
-    mkdocs-autorefs (cross-references into it keep resolving); Material's search entries of an
-    unchanged page are remembered the same way. Patches MkDocs' ``Page.render`` and Material's
-    ``SearchIndex.add_entry_from_context`` for this process only; ``kb build`` never uses it.
-    """
-
-    def __init__(self, project: Project):
-        self.project = project
-        self.pages: dict[tuple, dict[str, Any]] = {}
-        self.search: dict[tuple, list[dict[str, Any]]] = {}
-        self._salt: Optional[tuple[int, str]] = None
-        self._recording = threading.local()
-        self.converted: list[str] = []
-        """Pages converted by the last build (the rest came from the cache)."""
-
-    def salt(self, config: Any, files: Any) -> str:
-        """What every page's HTML depends on besides its own Markdown, computed once per build."""
-        if self._salt and self._salt[0] == id(files):
-            return self._salt[1]
-        self.converted = []
-        h = hashlib.sha256(Path(config.config_file_path).read_bytes())
-        names = sorted(f.src_uri for f in files)
-        h.update("\0".join(names).encode())
-        markdown = {n: (Path(config.docs_dir) / n).read_bytes() for n in names if n.endswith(".md")}
-        for name, digest in generator_inputs(self.project, markdown, list(config.get("hooks") or [])):
-            h.update(f"{name}\0{digest}".encode())
-        self._salt = (id(files), h.hexdigest())
-        return self._salt[1]
-
-    def install(self) -> None:
-        from material.plugins.search.plugin import SearchIndex
-        from mkdocs.structure.pages import Page
-        from mkdocs_autorefs import AutorefsPlugin
-
-        cache = self
-        render, add_entry, register = Page.render, SearchIndex.add_entry_from_context, AutorefsPlugin.register_anchor
-
-        def register_anchor(plugin, page, *args, **kwargs):
-            calls = getattr(cache._recording, "calls", None)
-            if calls is not None:
-                calls.append((args, kwargs))
-            return register(plugin, page, *args, **kwargs)
-
-        def cached_render(page, config, files):
-            key = (page.file.src_uri, page.markdown, cache.salt(config, files))
-            autorefs = config.plugins.get("autorefs")
-            hit = cache.pages.get(key)
-            if hit is None:
-                cache._recording.calls = []
-                try:
-                    render(page, config, files)
-                    calls = cache._recording.calls
-                finally:
-                    cache._recording.calls = None
-                cache.pages[key] = hit = {"content": page.content, "toc": page.toc, "anchors": page.present_anchor_ids,
-                                          "links": page.links_to_anchors, "calls": calls}
-                cache.converted.append(page.file.src_uri)
-                return
-            page.content, page.toc = hit["content"], hit["toc"]
-            page.present_anchor_ids, page.links_to_anchors = hit["anchors"], hit["links"]
-            if autorefs is not None:
-                for args, kwargs in hit["calls"]:
-                    register(autorefs, page, *args, **kwargs)
-
-        def cached_entries(index, page):
-            key = (page.url, str(page.meta.get("title", page.title)), repr(page.meta.get("tags")),
-                   repr(page.meta.get("search")), hashlib.sha256(page.content.encode()).hexdigest())
-            if key in cache.search:
-                index.entries.extend(dict(e) for e in cache.search[key])
-                return
-            before = len(index.entries)
-            add_entry(index, page)
-            cache.search[key] = [dict(e) for e in index.entries[before:]]
-
-        compiled = _CompiledTemplates()
-        init = jinja2.Environment.__init__
-
-        def environment(env, *args, **kwargs):  # the theme's and mkdocstrings' templates, compiled once
-            init(env, *args, **kwargs)
-            if env.bytecode_cache is None:
-                env.bytecode_cache = compiled
-
-        Page.render = cached_render
-        SearchIndex.add_entry_from_context = cached_entries
-        AutorefsPlugin.register_anchor = register_anchor
-        jinja2.Environment.__init__ = environment
-
-
-class _CompiledTemplates(jinja2.BytecodeCache):
-    """Jinja's compiled templates, kept in memory: each rebuild makes new environments, and compiling
-    Material's and mkdocstrings' templates again would take most of a rebuild. A template whose source
-    changed is compiled again (Jinja checks each one's checksum)."""
-
-    def __init__(self):
-        self.code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        data = self.code.get(bucket.key)
-        if data is not None:
-            bucket.bytecode_from_string(data)
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self.code[bucket.key] = bucket.bytecode_to_string()
 
 
 def _changes_kind(paths: Iterable[Path], root: Path) -> str:
@@ -295,7 +183,7 @@ def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], ke
         print(f"WARNING  {warning}", file=sys.stderr, flush=True)
     if staged.warnings:  # the generator runs too, for its own warnings; the build fails and serves nothing
         return generator.build(project, staged)
-    RenderCache(project).install()
+    RenderCache(project, generator.render_cache_folder(project)).install()
     follower = Follower(project, keys, only, runs, run, report)
     observer = follower.start()
     try:
