@@ -142,7 +142,8 @@ def stages(model: nn.Module, input_shape: Sequence[int], modules: Optional[Itera
     hook; which earlier stages it reads is found by following every tensor computed from a stage's
     output through the model's own ``forward`` (crops, concatenations, additions), so a skip
     connection appears as an index in [`Stage.inputs`][refimpl.diagram.Stage.inputs] other than the
-    previous stage's.
+    previous stage's. Batch norms and element-wise activations keep their input's shape, so the pass
+    answers them with a tensor of that shape instead of running PyTorch's decompositions of them.
 
     Args:
         model: any module; it is copied to ``meta`` (see [`to_meta`][refimpl.analysis.to_meta]).
@@ -284,7 +285,13 @@ class _Lineage(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        try:
+            same = _SAME_SHAPE.get(func)
+        except TypeError:  # an unhashable callable: never one of ours
+            same = None
+        out = same(args, kwargs) if same is not None else None
+        if out is None:
+            out = func(*args, **kwargs)
         outputs = _tensors(out)
         if outputs:
             sources = frozenset().union(*(self.get(t) for t in _tensors((args, kwargs))))
@@ -292,6 +299,78 @@ class _Lineage(TorchFunctionMode):
                 for t in outputs:
                     self.set(t, sources)
         return out
+
+
+# On ``meta``, PyTorch computes an element-wise activation or a batch norm through Python
+# decompositions into primitives: about 1.5 ms a batch norm and 0.4-3 ms an activation, most of
+# a pass through MobileNetV2, MobileNetV3 or SE-ResNet-50 once torch's lazy imports are paid.
+# These functions keep their input's shape (and dtype, for a floating-point input), and stages()
+# reads nothing but shapes, so _Lineage answers them with an empty tensor like the input (for an
+# in-place call the input itself, as PyTorch returns it). Anything unusual (another device, an
+# integer tensor, a channel count that does not match, a batch norm that uses batch statistics)
+# goes to PyTorch itself, which computes it or raises as before.
+
+
+def _floating_meta(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type == "meta" and value.is_floating_point()
+
+
+def _activation(inplace_at: Optional[int]):
+    """The stand-in of an element-wise function whose ``inplace`` flag is positional argument ``inplace_at``."""
+
+    def same_shape(args: tuple, kwargs: dict) -> Optional[torch.Tensor]:
+        x = args[0] if args else kwargs.get("input")
+        if not _floating_meta(x):
+            return None
+        inplace = False
+        if inplace_at is not None:
+            inplace = args[inplace_at] if len(args) > inplace_at else kwargs.get("inplace", False)
+        return x if inplace else torch.empty_like(x)
+
+    return same_shape
+
+
+_BATCH_NORM_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training")
+
+
+def _batch_norm(args: tuple, kwargs: dict) -> Optional[torch.Tensor]:
+    """An eval-mode batch norm (running statistics of the input's channel count): a tensor like the input."""
+    bound = dict(zip(_BATCH_NORM_ARGS, args)) | {k: v for k, v in kwargs.items() if k in _BATCH_NORM_ARGS}
+    x = bound.get("input")
+    if not _floating_meta(x) or x.dim() < 2 or bound.get("training", False):
+        return None
+    for name in _BATCH_NORM_ARGS[1:5]:
+        t = bound.get(name)
+        if t is None and name.startswith("running"):
+            return None
+        if t is not None and not (_floating_meta(t) and t.dtype == x.dtype and tuple(t.shape) == (x.shape[1],)):
+            return None
+    return torch.empty_like(x)
+
+
+def _prelu(args: tuple, kwargs: dict) -> Optional[torch.Tensor]:
+    """PReLU with one slope or one per channel: a tensor like the input."""
+    if len(args) != 2 or kwargs:
+        return None
+    x, weight = args
+    if not (_floating_meta(x) and _floating_meta(weight) and weight.dtype == x.dtype and weight.dim() == 1):
+        return None
+    if weight.numel() != 1 and (x.dim() < 2 or weight.numel() != x.shape[1]):
+        return None
+    return torch.empty_like(x)
+
+
+_F = torch.nn.functional
+_SAME_SHAPE = {
+    **{f: _activation(1) for f in (_F.relu, _F.relu6, _F.hardswish, _F.hardsigmoid, _F.silu, _F.mish)},
+    _F.hardtanh: _activation(3),
+    _F.leaky_relu: _activation(2),
+    _F.elu: _activation(2),
+    **{f: _activation(None) for f in (torch.relu, torch.sigmoid, torch.tanh)},
+    _F.batch_norm: _batch_norm,
+    torch.prelu: _prelu,
+}
+"""Functions that keep their input's shape → their stand-in in [`stages`][refimpl.diagram.stages]'s pass (``None``: ask PyTorch)."""
 
 
 def skip_connections(found: Sequence[Stage]) -> list[tuple[int, int]]:
