@@ -4,11 +4,15 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from refimpl import diagram
 from refimpl.analysis import count_params, on_meta
 from refimpl.mobilenet_v1 import MobileNetV1
 from refimpl.mobilenet_v2 import BOTTLENECKS, MobileNetV2
+from refimpl.mobilenet_v3 import MobileNetV3
 from refimpl.resnet import ResNet
 from refimpl.unet import PAPER_TILE, UNet
 from refimpl.unet3d import PAPER_TILE as TILE_3D
@@ -206,3 +210,165 @@ def test_bad_input_is_refused_with_one_line(call, message):
     with pytest.raises(ValueError, match=message) as raised:
         call()
     assert "\n" not in str(raised.value)
+
+
+# --------------------------------------------------------------------------- the figure, pinned
+
+
+class Residual(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+                                  nn.Hardswish())
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Tiny(nn.Module):
+    """Every kind of box, a "×2" box, a concatenated skip, and every layer the meta pass answers itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2)
+        self.mid = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.PReLU(16))
+        self.blocks = nn.ModuleList([Residual(16), Residual(16)])
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.head = nn.Sequential(nn.Conv2d(16, 4, 1), nn.ReLU6(), nn.Sigmoid())
+
+    def forward(self, x):
+        skip = self.down(x)
+        y = self.mid(self.pool(skip))
+        for block in self.blocks:
+            y = block(y)
+        return self.head(torch.cat([skip, self.up(y)], 1))
+
+
+# Written by refimpl/diagram.py as it was before its meta pass answered batch norms and activations
+# itself (commit 6449222). A change to the drawing changes this on purpose: print the new SVG and
+# read it before pasting it here.
+TINY_SVG = """\
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 480 307" width="480" height="307" role="img" aria-labelledby="kb-arch-title kb-arch-desc" style="max-width:100%;height:auto" font-family="DejaVu Sans, Verdana, Arial, Helvetica, sans-serif">
+<title id="kb-arch-title">Tiny at 32²</title>
+<desc id="kb-arch-desc">Tiny at 32²: 7 stages from 32² × 3 to 32² × 4; side 32 down to 16 and back up to 32; up to 16 channels; 1 skip connection carry the output of down to head; 6,708 parameters.</desc>
+<defs>
+<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>
+<marker id="skip" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#a3367a"/></marker>
+</defs>
+<rect x="0" y="0" width="480" height="307" rx="6" fill="#ffffff"/>
+<text x="14.0" y="27.0" font-size="15" text-anchor="start" fill="#1f1f1f" font-weight="bold">Tiny at 32²</text>
+<line x1="57.6" y1="113.0" x2="93.9" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<line x1="127.9" y1="113.0" x2="158.4" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<line x1="192.4" y1="113.0" x2="219.0" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<line x1="261.0" y1="113.0" x2="283.6" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<line x1="325.6" y1="113.0" x2="352.1" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<line x1="386.1" y1="113.0" x2="420.7" y2="113.0" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>
+<rect x="36.9" y="57.0" width="18.7" height="112.0" fill="#e9e9e9" stroke="#6b6b6b" stroke-width="1.2"><title>input: input, output 32² × 3, 0 parameters</title></rect>
+<rect x="95.9" y="57.0" width="30.0" height="112.0" fill="#cfe3f3" stroke="#0b5a8f" stroke-width="1.2"><title>down: Sequential, output 32² × 8, 232 parameters</title></rect>
+<rect x="160.4" y="107.0" width="30.0" height="12.0" fill="#f2f2f2" stroke="#8a8a8a" stroke-width="1.2"><title>pool: MaxPool2d, output 16² × 8, 0 parameters</title></rect>
+<rect x="221.0" y="107.0" width="38.0" height="12.0" fill="#cfe3f3" stroke="#0b5a8f" stroke-width="1.2"><title>mid: Sequential, output 16² × 16, 1,216 parameters</title></rect>
+<rect x="290.6" y="102.0" width="38.0" height="12.0" fill="#cfe3f3" stroke="#0b5a8f" stroke-width="0.8"/>
+<rect x="288.1" y="104.5" width="38.0" height="12.0" fill="#cfe3f3" stroke="#0b5a8f" stroke-width="0.8"/>
+<rect x="285.6" y="107.0" width="38.0" height="12.0" fill="#cfe3f3" stroke="#0b5a8f" stroke-width="1.2"><title>blocks.0 … blocks.1: Residual × 2, output 16² × 16, 4,672 parameters</title></rect>
+<text x="307.1" y="95.0" font-size="13" text-anchor="middle" fill="#1f1f1f" font-weight="bold">×2</text>
+<rect x="354.1" y="57.0" width="30.0" height="112.0" fill="#fbe3c2" stroke="#a0620a" stroke-width="1.2"><title>up: ConvTranspose2d, output 32² × 8, 520 parameters</title></rect>
+<rect x="422.7" y="57.0" width="22.0" height="112.0" fill="#cdeee2" stroke="#0b6e4f" stroke-width="1.2"><title>head: Sequential, output 32² × 4, 68 parameters</title></rect>
+<text x="46.3" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">32²</text>
+<text x="46.3" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 3</text>
+<text x="110.9" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">32²</text>
+<text x="110.9" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 8</text>
+<text x="175.4" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">16²</text>
+<text x="175.4" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 8</text>
+<text x="240.0" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">16²</text>
+<text x="240.0" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 16</text>
+<text x="304.6" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">16²</text>
+<text x="304.6" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 16</text>
+<text x="369.1" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">32²</text>
+<text x="369.1" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 8</text>
+<text x="433.7" y="190.0" font-size="13" text-anchor="middle" fill="#1f1f1f">32²</text>
+<text x="433.7" y="207.0" font-size="13" text-anchor="middle" fill="#1f1f1f">× 4</text>
+<path d="M110.9,56.0 V52.0 Q110.9,47.0 115.9,47.0 H428.7 Q433.7,47.0 433.7,52.0 V54.0" fill="none" stroke="#a3367a" stroke-width="1.4" marker-end="url(#skip)"><title>skip connection: down → head</title></path>
+<rect x="14.0" y="230.0" width="12" height="12" fill="#e9e9e9" stroke="#6b6b6b"/>
+<text x="32.0" y="240.0" font-size="13" text-anchor="start" fill="#1f1f1f">input</text>
+<rect x="86.7" y="230.0" width="12" height="12" fill="#cfe3f3" stroke="#0b5a8f"/>
+<text x="104.7" y="240.0" font-size="13" text-anchor="start" fill="#1f1f1f">convolution stage</text>
+<rect x="253.6" y="230.0" width="12" height="12" fill="#f2f2f2" stroke="#8a8a8a"/>
+<text x="271.6" y="240.0" font-size="13" text-anchor="start" fill="#1f1f1f">pooling (no parameters)</text>
+<rect x="14.0" y="251.0" width="12" height="12" fill="#fbe3c2" stroke="#a0620a"/>
+<text x="32.0" y="261.0" font-size="13" text-anchor="start" fill="#1f1f1f">up-convolution</text>
+<rect x="158.8" y="251.0" width="12" height="12" fill="#cdeee2" stroke="#0b6e4f"/>
+<text x="176.8" y="261.0" font-size="13" text-anchor="start" fill="#1f1f1f">output layer</text>
+<line x1="286.9" y1="257.0" x2="299.9" y2="257.0" stroke="#a3367a" stroke-width="2"/>
+<text x="304.9" y="261.0" font-size="13" text-anchor="start" fill="#1f1f1f">skip connection</text>
+<text x="14.0" y="280.0" font-size="13" text-anchor="start" fill="#555">Label: output size, then × channels; ×n: n equal blocks in a row;</text>
+<text x="14.0" y="297.0" font-size="13" text-anchor="start" fill="#555">box height ∝ log side, width ∝ log channels.</text>
+</svg>"""
+
+
+def test_svg_of_a_small_model_is_pinned_byte_for_byte():
+    data, _ = diagram.architecture_output(on_meta(Tiny), (1, 3, 32, 32), "Tiny.", name="Tiny")
+    assert data["image/svg+xml"] == TINY_SVG
+    # a model on the CPU is copied to meta first: the same figure
+    assert diagram.architecture_output(Tiny(), (1, 3, 32, 32), "Tiny.", name="Tiny")[0]["image/svg+xml"] == TINY_SVG
+
+
+# --------------------------------------------------------------------------- the meta pass's stand-ins
+
+
+def meta(*shape, dtype=torch.float32):
+    return torch.empty(*shape, device="meta", dtype=dtype)
+
+
+X = meta(2, 4, 5, 5)
+STAND_IN_CALLS = [  # (function, args, kwargs), every function of diagram._SAME_SHAPE at least once
+    (F.relu, (X,), {}), (F.relu, (X, True), {}), (F.relu6, (X,), {"inplace": True}), (F.relu6, (X.half(),), {}),
+    (F.hardtanh, (X, 0.0, 6.0), {}), (F.hardtanh, (X, 0.0, 6.0, True), {}), (F.hardswish, (X,), {}),
+    (F.hardsigmoid, (X, True), {}), (F.silu, (X,), {}), (F.mish, (X,), {}), (F.leaky_relu, (X, 0.1, True), {}),
+    (F.elu, (X,), {}), (torch.relu, (X,), {}), (torch.sigmoid, (meta(3, 7, dtype=torch.float64),), {}),
+    (torch.tanh, (X,), {}),
+    (F.batch_norm, (X, meta(4), meta(4), meta(4), meta(4)), {}),
+    (F.batch_norm, (X, meta(4), meta(4)), {"weight": meta(4), "training": False}),
+    (F.batch_norm, (meta(3, 4),), {"running_mean": meta(4), "running_var": meta(4)}),
+    (torch.prelu, (X, meta(4)), {}), (torch.prelu, (X, meta(1)), {}),
+]
+
+
+def test_every_stand_in_is_checked_against_pytorch():
+    assert {func for func, _, _ in STAND_IN_CALLS} == set(diagram._SAME_SHAPE)
+
+
+@pytest.mark.parametrize("func, args, kwargs", STAND_IN_CALLS)
+def test_stand_ins_give_pytorchs_shape_dtype_and_identity(func, args, kwargs):
+    got = diagram._SAME_SHAPE[func](args, kwargs)
+    want = func(*args, **kwargs)
+    assert got is not None
+    assert (got.shape, got.dtype, got.device) == (want.shape, want.dtype, want.device)
+    assert (got is args[0]) == (want is args[0])  # in place: the input itself, as PyTorch returns it
+
+
+@pytest.mark.parametrize("func, args, kwargs", [
+    (F.batch_norm, (X, meta(3), meta(3)), {}),                    # 3 running means for 4 channels
+    (F.batch_norm, (X, None, None), {"training": True}),          # batch statistics
+    (F.batch_norm, (X, meta(4), meta(4), meta(4, dtype=torch.float64)), {}),
+    (F.relu, (torch.empty(2, 4),), {}),                            # not on meta
+    (torch.sigmoid, (meta(2, 4, dtype=torch.int64),), {}),        # an integer input gives floats
+    (torch.prelu, (X, meta(3)), {}),
+])
+def test_stand_ins_leave_unusual_calls_to_pytorch(func, args, kwargs):
+    assert diagram._SAME_SHAPE[func](args, kwargs) is None
+
+
+def test_a_batch_norm_of_the_wrong_width_still_fails_the_pass():
+    with pytest.raises(RuntimeError, match="running_mean should contain 8 elements not 4"):
+        diagram.stages(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(4)), (1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("factory, args, shape", [
+    (MobileNetV3, ("large",), IMAGENET),   # batch norms, h-swish, ReLU6, squeeze-excite, residual additions
+    (VNet, (), (1, 1, *INPUT_SIZE)),       # PReLU in 3D, skip connections
+])
+def test_stand_ins_change_no_stage(monkeypatch, factory, args, shape):
+    fast = diagram.stages(on_meta(factory, *args), shape)
+    monkeypatch.setattr(diagram, "_SAME_SHAPE", {})  # every layer computed by PyTorch
+    assert diagram.stages(on_meta(factory, *args), shape) == fast
