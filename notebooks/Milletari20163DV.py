@@ -35,7 +35,8 @@ from refimpl.vnet import INPUT_SIZE, LEFT, RIGHT, Stage, VNet
 
 ledger = Ledger("Milletari20163DV")
 figures.style()  # readable figures: fonts of 9 pt and more at the page's width
-torch.set_num_threads(2)
+# No torch.set_num_threads here: kb check gives each kernel its share of the cores (OMP_NUM_THREADS),
+# and asking for more while another notebook runs on the other core slows both down many-fold.
 
 # %% [markdown]
 # ## Sec. 2, Sec. 3.1, Table 1 — the network on a 128 × 128 × 64 volume
@@ -221,7 +222,10 @@ ledger.reference(
 # %%
 torch.manual_seed(0)
 thin = VNet(left=tuple(Stage(n, c // 16) for n, c in LEFT), right=tuple(Stage(n, c // 16) for n, c in RIGHT))
-x = torch.randn(1, 1, 576, 16, 16, requires_grad=True)
+# Channels-last memory layout: the same network and the same arithmetic, but PyTorch's CPU backward of a
+# 3-D convolution with one or two channels is about ten times faster in this layout than in the default one.
+thin = thin.to(memory_format=torch.channels_last_3d)
+x = torch.randn(1, 1, 576, 16, 16).to(memory_format=torch.channels_last_3d).requires_grad_(True)
 stage_outputs = {}
 for name in STAGE_MODULES[:-1] + ["output"]:
     thin.get_submodule(name).register_forward_hook(lambda m, a, out, name=name: stage_outputs.__setitem__(name, out))
@@ -325,39 +329,53 @@ print("both empty, ε = 1:", dice_coefficient(empty, empty).item(), "(the paper'
 #
 # "The anatomy of interest occupies only a very small region of the scan. This often causes the
 # learning process to get trapped in local minima … yielding a network whose predictions are strongly
-# biased towards background." A small experiment of our own: a noisy 32³ volume with one small sphere
-# (radius 3–4 voxels, under 1 % of the voxels), new random volumes at every step (two per mini-batch,
+# biased towards background." A small experiment of our own: a noisy 24³ volume with one small sphere
+# (radius 2.5–3 voxels, under 1 % of the voxels), new random volumes at every step (two per mini-batch,
 # as in Sec. 4). The same tiny V-Net (three stages of widths 4, 8, 16; 3 × 3 × 3 kernels to keep it
 # quick), the same initial weights, data and Adam steps, trained once with the Dice loss and once
 # with unweighted cross-entropy. The paper compares with a *re-weighted* logistic loss on real data
 # (Table 2); this is not that experiment, only its mechanism. Twenty steps are enough: with these
-# seeds the cross-entropy network predicts no foreground voxel from step 10 on, while the Dice-loss
-# network passes 0.7 foreground Dice by step 15 (a 40-step run, measured once, changes neither).
+# seeds the cross-entropy network predicts no foreground voxel from step 5 on, while the Dice-loss
+# network passes 0.7 foreground Dice by step 20 (the curves are printed below; a 40-step run, measured
+# once, changes neither).
 
 # %%
-SIDE, STEPS, EVERY = 32, 20, 5
+# The claim needs a foreground under 1 % of the voxels, the same network, data and steps for both losses,
+# and held-out volumes, not a particular volume size. 24³ instead of the earlier 32³ has 2.4× fewer voxels
+# per step; the radius (was 3–4 voxels) shrinks to 2.5–3 and the margin that keeps the sphere inside (was 8)
+# to SIDE / 4 = 6, so the foreground stays at the same ~0.6 % (printed below) and the noise is unchanged.
+# Measured once with three seeds each, both sizes decide the same way: the cross-entropy network predicts
+# no foreground from step 5 on, while the Dice-loss network reaches 0.49–0.81 held-out Dice by step 20.
+SIDE, STEPS, EVERY = 24, 20, 5
+RADIUS = (2.5, 3.0)  # voxels: smallest and largest sphere
 
 
 def sphere_volumes(n, generator):
     grid = torch.stack(torch.meshgrid(*(torch.arange(SIDE, dtype=torch.float32),) * 3, indexing="ij"))
     images, labels = [], []
     for _ in range(n):
-        centre = 8 + torch.rand(3, 1, 1, 1, generator=generator) * (SIDE - 16)
-        radius = 3 + torch.rand(1, generator=generator)
+        centre = SIDE / 4 + torch.rand(3, 1, 1, 1, generator=generator) * (SIDE / 2)
+        radius = RADIUS[0] + (RADIUS[1] - RADIUS[0]) * torch.rand(1, generator=generator)
         label = ((grid - centre) ** 2).sum(0) <= radius**2
         images.append(label.float() + 0.6 * torch.randn(SIDE, SIDE, SIDE, generator=generator))
         labels.append(label.long())
-    return torch.stack(images)[:, None], torch.stack(labels)
+    # channels-last layout (as for the back-propagation above): the same arithmetic, faster on the CPU
+    return torch.stack(images)[:, None].to(memory_format=torch.channels_last_3d), torch.stack(labels)
 
 
 test_images, test_labels = sphere_volumes(8, torch.Generator().manual_seed(1))
 foreground = test_labels.float().mean().item()
+assert foreground < 0.01, foreground  # the claim is about a <1 % foreground
+
+
+def predict(net, images):
+    with torch.inference_mode():
+        return net(images)[:, 1] > 0.5  # foreground where p > 0.5 (Sec. 3.2)
 
 
 def foreground_dice(net):
-    with torch.no_grad():
-        predicted = net(test_images).argmax(1)  # p > 0.5 (Sec. 3.2)
-    return sum(dice_coefficient((predicted[n] == 1).float(), test_labels[n], smooth=0).item()
+    predicted = predict(net, test_images)  # all 8 held-out volumes in one batch
+    return sum(dice_coefficient(predicted[n].float(), test_labels[n], smooth=0).item()
                for n in range(len(test_labels))) / len(test_labels)
 
 
@@ -365,6 +383,7 @@ curves, nets = {}, {}
 for loss_name in ("Dice loss", "cross-entropy"):
     torch.manual_seed(0)
     net = VNet(kernel_size=3, left=(Stage(1, 4), Stage(2, 8), Stage(2, 16)), right=(Stage(2, 16), Stage(1, 8)))
+    net = net.to(memory_format=torch.channels_last_3d)
     optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
     data = torch.Generator().manual_seed(2)
     curves[loss_name] = [(0, foreground_dice(net))]
@@ -380,6 +399,7 @@ for loss_name in ("Dice loss", "cross-entropy"):
         if step % EVERY == 0:
             curves[loss_name].append((step, foreground_dice(net)))
     nets[loss_name] = net
+    print(f"{loss_name:13} held-out foreground Dice at steps", ", ".join(f"{s}: {d:.2f}" for s, d in curves[loss_name]))
 
 dice_final, ce_final = curves["Dice loss"][-1][1], curves["cross-entropy"][-1][1]
 print(f"foreground: {100 * foreground:.2f} % of the voxels; after {STEPS} steps, foreground Dice "
@@ -400,8 +420,7 @@ axes[0].set(xlabel="training step", ylabel="foreground Dice\n(held out)", ylim=(
 axes[0].legend()
 n = 0
 centre = test_labels[n].nonzero().float().mean(0).round().long()
-with torch.no_grad():
-    panels = [("ground truth", test_labels[n])] + [(name, nets[name](test_images[n:n + 1]).argmax(1)[0]) for name in nets]
+panels = [("ground truth", test_labels[n])] + [(name, predict(nets[name], test_images[n:n + 1])[0]) for name in nets]
 outlined = [title for title, volume in panels if volume[centre[0]].any()]
 for ax, (title, volume) in zip(axes[1:], panels):
     ax.imshow(test_images[n, 0, centre[0]], cmap="gray")
