@@ -9,7 +9,9 @@ of the lock file, of the Python version and of the *current* content of every fi
 later ``kb check`` recomputes the key from the list: any file the notebook used that changed, a
 helper module or a data file alike, makes it run again; a file it never touched does not.
 
-Notebooks run in parallel, one kernel per core. Writes are atomic (a unique temporary name, then a
+Notebooks run in parallel, one kernel per core. With more than one to run, the kernels are forked
+from a server that has already imported torch and Matplotlib ([`kb.kernels`][kb.kernels]; about 2 s
+of CPU saved a notebook); ``KB_FRESH_KERNELS=1`` starts each the ordinary way. Writes are atomic (a unique temporary name, then a
 rename) and ``build/claims.json`` is merged under a lock, so two ``kb check`` at once lose nothing;
 an interrupted ``kb check`` takes its workers and kernels with it.
 """
@@ -216,12 +218,25 @@ def _worker_start() -> None:
         pass
 
 
-def _execute(root: str, key: str, timeout: int, threads: int) -> dict[str, Any]:
+def kernel_environment(root: str, threads: int) -> dict[str, str]:
+    """The environment of a notebook's kernel: ``threads`` intra-op threads, the inline backend, the checkout importable."""
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    env["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = str(threads)
+    return env
+
+
+def _execute(root: str, key: str, timeout: int, threads: int,
+             server: Optional[tuple[str, int]] = None) -> dict[str, Any]:
     """Run one notebook in a fresh kernel; on success write it to the cache, keyed by what it used.
 
     ``timeout`` bounds the whole notebook: each cell may wait only for what is left of it. The
     kernel gets ``threads`` intra-op threads: notebooks running side by side must not ask for more
     threads than there are cores, or OpenMP's busy-waiting threads slow them all down many-fold.
+    With ``server`` (a [`ForkServer`][kb.kernels.ForkServer]'s address) the kernel is forked from it,
+    torch already imported.
     """
     import jupytext
     import nbformat
@@ -237,11 +252,12 @@ def _execute(root: str, key: str, timeout: int, threads: int) -> dict[str, Any]:
     nb.cells = [recorder, *nb.cells, reporter]
     start = time.perf_counter()
     deadline = time.monotonic() + timeout
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    os.environ["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(threads)
+    os.environ.update(kernel_environment(root, threads))
+    from kb import kernels
+
+    kernels.use_server(server)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": root}},
+                            kernel_manager_class=kernels.kernel_manager_class(),
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic() + 0.999)))
     error = None
     # The kernel's own stderr (ipykernel's start-up warnings, a crash report) goes to a log file,
@@ -359,12 +375,22 @@ def run_notebooks(
         workers = max(1, min(len(todo), jobs or cores))
         threads = max(1, cores // workers)
         progress(f"executing {len(todo)} notebook(s) on {workers} worker(s) × {threads} thread(s), timeout {timeout} s each")
+        server = None
+        if len(todo) > 1 and not os.environ.get("KB_FRESH_KERNELS"):  # one notebook: the server would only add a start
+            from kb.kernels import ForkServer
+
+            server = ForkServer(kernel_environment(str(project.root), threads), str(project.root))
+            if not server.start():
+                server = None
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start)
         try:
-            _run_pool(project, pool, todo, timeout, threads, runs, progress)
+            _run_pool(project, pool, todo, timeout, threads, runs, progress, server.address if server else None)
         except BaseException:
             _kill_pool(pool)
             raise
+        finally:
+            if server is not None:
+                server.stop()
         pool.shutdown(wait=True)
     ordered = [runs[k] for k in keys]
     for run in ordered:
@@ -398,9 +424,9 @@ def _verified(nb: Any) -> dict[str, Any]:
     return {k: v for k, v in nb.metadata.get("kb", {}).items() if k != "inputs"}
 
 
-def _run_pool(project, pool, todo, timeout, threads, runs, progress) -> None:
+def _run_pool(project, pool, todo, timeout, threads, runs, progress, server=None) -> None:
     started = time.perf_counter()
-    futures = {pool.submit(_execute, str(project.root), key, timeout, threads): key for key in todo}
+    futures = {pool.submit(_execute, str(project.root), key, timeout, threads, server): key for key in todo}
     pending = set(futures)
     while pending:
         done, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
