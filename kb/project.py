@@ -129,5 +129,9 @@ def read_front_matter(text: str) -> dict[str, Any]:
     match = FRONT_MATTER.match(text)
     if not match:
         return {}
-    data = yaml.safe_load(match.group(1))
+    data = yaml.load(match.group(1), Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     return data if isinstance(data, dict) else {}
+
+
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it (about 10× faster: a build reads every note's front matter)."""
