@@ -12,6 +12,7 @@ it builds on ([`reading_path`][kb.site.nav.reading_path]).
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from kb.site.model import Site
@@ -75,16 +76,26 @@ def reading_order(site: Site) -> list[str]:
 
     A cycle in ``builds_on`` cannot be ordered: its papers follow the rest in index order."""
     keys = list(site.papers)
+    position = {k: i for i, k in enumerate(keys)}
     needs = {k: {str(b) for b in site.papers[k].meta.get("builds_on") or [] if str(b) in site.papers and str(b) != k}
              for k in keys}
+    needed_by: dict[str, list[str]] = {k: [] for k in keys}
+    for key, before in needs.items():
+        for other in before:
+            needed_by[other].append(key)
+    waiting = {k: len(needs[k]) for k in keys}
+    ready = [position[k] for k in keys if not waiting[k]]  # a heap of index positions: the earliest ready first
+    heapq.heapify(ready)
     order: list[str] = []
-    while len(order) < len(keys):
-        ready = [k for k in keys if k not in order and needs[k] <= set(order)]
-        if not ready:  # a cycle
-            order += [k for k in keys if k not in order]
-            break
-        order.append(ready[0])
-    return order
+    while ready:
+        key = keys[heapq.heappop(ready)]
+        order.append(key)
+        for later in needed_by[key]:
+            waiting[later] -= 1
+            if not waiting[later]:
+                heapq.heappush(ready, position[later])
+    placed = set(order)
+    return order + [k for k in keys if k not in placed]  # a cycle's papers, in index order
 
 
 def reading_path(site: Site) -> str:

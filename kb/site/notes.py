@@ -268,7 +268,12 @@ def front_matter(meta: dict[str, Any]) -> str:
     """``---`` + the escaped front matter + ``---``, or ``""`` when there is none."""
     if not meta:
         return ""
-    return "---\n" + yaml.safe_dump(escaped(meta), allow_unicode=True, sort_keys=False, width=2**16) + "---\n"
+    return "---\n" + yaml.dump(escaped(meta), Dumper=_SAFE_DUMPER, allow_unicode=True, sort_keys=False,
+                                width=2**16) + "---\n"
+
+
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's safe dumper where PyYAML has it: a build writes every note's front matter."""
 
 
 def body_of(text: str) -> str:
