@@ -174,9 +174,30 @@ def cached_path(project: Project, key: str, digest: str) -> Path:
     return project.cache / f"{key}-{digest}.ipynb"
 
 
-def _cached_entry(project: Project, key: str) -> Optional[Path]:
-    entries = sorted(project.cache.glob(f"{key}-*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return next((p for p in entries if re.fullmatch(re.escape(key) + r"-[0-9a-f]{20}\.ipynb", p.name)), None)
+_ENTRY = re.compile(r"(.+)-[0-9a-f]{20}\.ipynb")
+
+
+def cache_listing(project: Project) -> dict[str, list[os.DirEntry]]:
+    """The cache's executed notebooks by paper key, newest first: one listing of the folder for a whole run."""
+    by_key: dict[str, list[os.DirEntry]] = {}
+    try:
+        with os.scandir(project.cache) as entries:
+            for entry in entries:
+                match = _ENTRY.fullmatch(entry.name)
+                if match and entry.is_file():
+                    by_key.setdefault(match.group(1), []).append(entry)
+    except FileNotFoundError:
+        return {}
+    for found in by_key.values():
+        found.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    return by_key
+
+
+def _cached_entry(project: Project, key: str,
+                  listing: Optional[dict[str, list[os.DirEntry]]] = None) -> Optional[Path]:
+    """The newest cached run of ``key`` (from ``listing`` when given, else from a listing made now)."""
+    found = (listing if listing is not None else cache_listing(project)).get(key)
+    return Path(found[0].path) if found else None
 
 
 def _read_notebook(path: Path) -> Any:
@@ -357,13 +378,14 @@ def run_notebooks(
     project.executed.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Run] = {}
     todo: list[str] = []
+    listing = None if force else cache_listing(project)
     for key in keys:
         try:
             (project.notebooks / f"{key}.py").read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             runs[key] = Run(key, error=f"notebooks/{key}.py is not UTF-8 text (byte {exc.start}); save it as UTF-8")
             continue
-        hit = None if force else _cache_hit(project, key, progress)
+        hit = None if force else _cache_hit(project, key, progress, listing)
         if hit is not None:
             path, nb = hit
             runs[key] = Run(key, claims_of(nb), cached=True, verified=_verified(nb))
@@ -404,8 +426,9 @@ def run_notebooks(
     return ordered
 
 
-def _cache_hit(project: Project, key: str, progress: Callable[[str], None]) -> Optional[tuple[Path, Any]]:
-    entry = _cached_entry(project, key)
+def _cache_hit(project: Project, key: str, progress: Callable[[str], None],
+               listing: Optional[dict[str, list[os.DirEntry]]] = None) -> Optional[tuple[Path, Any]]:
+    entry = _cached_entry(project, key, listing)
     if entry is None:
         return None
     try:
