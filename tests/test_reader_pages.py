@@ -4,7 +4,9 @@ On every page: nothing is wider than the box that holds it unless that box scrol
 no taller than the viewport (so its scrollbar is on screen, not at the foot of a long table), and
 the page itself never scrolls sideways. Every figure has a caption and alt text, every note shows
 its architecture figure, every notebook page starts with its header (note, downloads, how to run
-it, when it last ran). No request leaves the local server. Screenshots for a person to look at go
+it, when it last ran). No request leaves the local server. Every page, 404.html included, loads
+without a console error or a failed request, its math typeset by the site's KaTeX and every
+figure decoded (read from the same loads, at 1280 px). Screenshots for a person to look at go
 to ``/tmp/shots/`` (a notebook page, a note, an API page and the home page at both widths).
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, Visit, browser, server  # noqa: F401 - fixtures used by name
+from test_browser import _MATH_PROBE, CHROMIUM, Visit, browser, server, visit_pages  # noqa: F401 - fixtures used by name
 from test_site import PAPERS, html_pages, url_of
 
 WIDTHS = (1280, 390)
@@ -67,6 +69,12 @@ _FIGURES_PROBE = r"""() => [...document.querySelectorAll("article figure, articl
           caption: caption ? caption.textContent.trim() : "", architecture: !!(img && /\.svg$/.test(img.src))};
 })"""
 
+_IMAGES_PROBE = """async () => {
+  const images = [...document.querySelectorAll("article img")];
+  await Promise.all(images.map(img => img.complete ? null : new Promise(r => { img.onload = img.onerror = r; })));
+  return images.map(img => ({src: img.src.slice(0, 60), width: img.naturalWidth}));
+}"""
+
 
 def _pages(site: Path) -> list[str]:
     return [url_of(site, p) for p in html_pages(site) if url_of(site, p) != "404.html"]
@@ -74,25 +82,35 @@ def _pages(site: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def seen(built_site, server, browser):  # noqa: F811 - the fixtures imported above
-    """Every page at both widths: ``{(url, width): {overflow, figures}}``, and the screenshots."""
+    """Every page at both widths: ``{(url, width): {overflow, figures, math, images, problems, offsite}}``, every
+    off-host request under ``"offsite"``, and the screenshots. Each page is loaded once per width, and every
+    test of a loaded page reads it here (`reports`: the whole site at 1280 px, 404.html included)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     found, offsite = {}, []
     for width in WIDTHS:
-        visit = Visit(browser, server)
-        visit.context.close()
-        visit.context = browser.new_context(viewport={"width": width, "height": HEIGHT}, locale="en-US")
-        visit.context.route("**/*", visit._route)
-        page = visit.page()
-        for url in _pages(built_site.path):
-            page.goto(server + url, wait_until="load")
-            page.wait_for_load_state("networkidle")
-            found[url, width] = {"overflow": page.evaluate(_OVERFLOW_PROBE), "figures": page.evaluate(_FIGURES_PROBE)}
+
+        def new_visit(width=width):
+            visit = Visit(browser, server)
+            visit.context.close()
+            visit.context = browser.new_context(viewport={"width": width, "height": HEIGHT}, locale="en-US")
+            visit.context.route("**/*", visit._route)
+            return visit
+
+        def look(visit, page, url, width=width):
+            result = {"overflow": page.evaluate(_OVERFLOW_PROBE), "figures": page.evaluate(_FIGURES_PROBE),
+                      "math": page.evaluate(_MATH_PROBE), "images": page.evaluate(_IMAGES_PROBE),
+                      "problems": list(visit.problems), "offsite": list(visit.offsite)}
             for kind, shown in SHOWN.items():
                 if url == shown:
                     page.screenshot(path=str(SHOTS / f"{kind}-{width}.png"), full_page=False)
-        offsite += visit.offsite
-        visit.close()
-    problems = {f"{url or '(home)'} at {width} px": r["overflow"] for (url, width), r in found.items() if r["overflow"]}
+            return result
+
+        urls = [url_of(built_site.path, path) for path in html_pages(built_site.path)]  # 404.html too
+        pages, requests = visit_pages(new_visit, server, urls, look)  # side by side
+        found.update({(url, width): r for url, r in pages.items()})
+        offsite += requests
+    problems = {f"{url or '(home)'} at {width} px": found[url, width]["overflow"]
+                for width in WIDTHS for url in _pages(built_site.path) if found[url, width]["overflow"]}
     (SHOTS / "overflow.json").write_text(json.dumps(problems, indent=1, ensure_ascii=False), encoding="utf-8")
     found["offsite"] = offsite
     return found
@@ -100,6 +118,65 @@ def seen(built_site, server, browser):  # noqa: F811 - the fixtures imported abo
 
 def test_no_request_leaves_the_local_server(seen):
     assert seen["offsite"] == []
+
+
+@pytest.fixture(scope="module")
+def reports(built_site, seen):
+    """Every page of the site, 404.html included, as loaded at 1280 px: ``{url: {problems, offsite, math, images}}``."""
+    return {url_of(built_site.path, path): seen[url_of(built_site.path, path), WIDTHS[0]]
+            for path in html_pages(built_site.path)}
+
+
+def _problems(reports, field):
+    return {url or "(home)": r[field] for url, r in reports.items() if r[field]}
+
+
+def test_every_page_loads_without_console_errors_or_failed_requests(reports):
+    assert len(reports) >= 4
+    assert _problems(reports, "problems") == {}
+
+
+def test_no_page_makes_a_request_to_another_host(reports):
+    assert _problems(reports, "offsite") == {}
+
+
+def test_math_is_typeset_by_katex_on_every_page(built_site, reports):
+    bad = {}
+    for url, r in reports.items():
+        math = r["math"]
+        if math["untypeset"] or math["errors"] or math["raw"]:
+            bad[url or "(home)"] = math
+    assert bad == {}
+    for url, r in reports.items():  # every formula of a note became KaTeX
+        assert r["math"]["katex"] >= r["math"]["arithmatex"], url
+    for notebook in sorted((built_site.path / "notebooks").glob("*/*.ipynb")):
+        if _has_math(notebook):  # a notebook's markdown math became KaTeX too
+            assert reports[f"notebooks/{notebook.parent.name}/"]["math"]["katex"] > 0, notebook.name
+
+
+def _has_math(notebook: Path) -> bool:
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    return any("$" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _figures_in(notebook: Path) -> int:
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    return sum(
+        1
+        for cell in nb["cells"] if cell["cell_type"] == "code"
+        for out in cell.get("outputs", [])
+        if {"image/png", "image/jpeg", "image/svg+xml"} & set(out.get("data", {}))
+    )
+
+
+def test_notebook_pages_show_every_figure(built_site, reports):
+    for notebook in sorted((built_site.path / "notebooks").glob("*/*.ipynb")):
+        url = f"notebooks/{notebook.parent.name}/"
+        images = reports[url]["images"]
+        assert len(images) >= _figures_in(notebook), f"{url}: {len(images)} images for {_figures_in(notebook)} figures"
+        assert [i for i in images if i["width"] == 0] == [], f"{url}: images that did not decode"
+    for url, r in reports.items():
+        assert [i for i in r["images"] if i["width"] == 0] == [], f"{url}: broken images"
 
 
 @pytest.mark.parametrize("width", WIDTHS)
