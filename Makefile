@@ -31,7 +31,7 @@ serve: install
 	$(BIN)/kb serve
 
 test: install
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
 
 bench: install
 	$(BIN)/python -m kb.bench
