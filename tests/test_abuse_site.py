@@ -304,15 +304,13 @@ def hostile_visit(hostile):
     import threading
 
     from playwright.sync_api import sync_playwright
-    from test_browser import Visit, _SiteHandler
+    from test_browser import LAUNCH_ARGS, Visit, _SiteHandler
 
     handler = functools.partial(_SiteHandler, directory=str(hostile.site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
         visit = Visit(chromium, f"http://127.0.0.1:{httpd.server_address[1]}/")
         yield visit
         visit.close()

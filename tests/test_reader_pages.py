@@ -93,7 +93,7 @@ def seen(built_site, server, browser):  # noqa: F811 - the fixtures imported abo
             visit = Visit(browser, server)
             visit.context.close()
             visit.context = browser.new_context(viewport={"width": width, "height": HEIGHT}, locale="en-US")
-            visit.context.route("**/*", visit._route)
+            visit.watch(visit.context)
             return visit
 
         def look(visit, page, url, width=width):
