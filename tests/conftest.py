@@ -212,6 +212,22 @@ def _rank(item: pytest.Item) -> tuple[int, int]:
     return 2, 0
 
 
+SHARED_CACHES = {
+    "tests/test_site.py": "the parsed pages",
+    "tests/test_reader_pages.py": "the parsed pages",
+    "tests/test_peers.py": "the peer models",
+}
+"""Modules whose tests share what a per-process cache holds, and the group of each: the pages of the built
+site parsed once (``test_site._soup``, which test_reader_pages reads too; ~0.25 s a page), the peer models
+built once per name (``test_peers.peer_and_ours``). Each group goes to one worker, like a module's fixture."""
+
+
+def _group(item: pytest.Item) -> Optional[str]:
+    """The group of tests ``item`` must run with on one worker, if any."""
+    module = item.nodeid.split("::")[0]
+    return SHARED_CACHES.get(module) or (module if _module_fixtures(item) else None)
+
+
 def _module_fixtures(item: pytest.Item) -> bool:
     """Whether ``item`` uses a module-scoped fixture of its own module (a browser, the pages it loaded, …)."""
     module = item.nodeid.split("::")[0]
@@ -228,14 +244,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     collected, the notebooks last (they read `kb check`'s cache, which the site's build fills). pytest-xdist's
     workers take them in this order, so that no worker starts a long test while the other is finishing.
 
-    Under ``--dist loadgroup``, each worker also writes down which tests use the built site, and which use a
-    module-scoped fixture of their own module (a browser, the pages it loaded, a site built for that module):
-    `_SharedFixtures` sends the latter of one module to one worker, so that the fixture is computed once, not
-    once per worker, and holds the former back while the site is being built (if anything else is left)."""
+    Under ``--dist loadgroup``, each worker also writes down which tests use the built site, and the group of
+    those that use a module-scoped fixture of their own module (a browser, the pages it loaded, a site built
+    for that module) or a cache of `SHARED_CACHES`: `_SharedFixtures` sends each group to one worker, so that
+    the fixture or the cache is filled once, not once per worker, and holds the site's tests back while the
+    site is being built (if anything else is left)."""
     items.sort(key=_rank)  # stable: within a rank, the order they were collected in
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if config.getoption("loadgroup", False) and run:  # what xdist tells a worker of --dist loadgroup
-        shared = {"groups": {item.nodeid: item.nodeid.split("::")[0] for item in items if _module_fixtures(item)},
+        shared = {"groups": {item.nodeid: _group(item) for item in items if _group(item)},
                   "site": [item.nodeid for item in items if "built_site" in item.fixturenames]}
         path = _groups_file(run)
         written = path.with_name(f"{path.name}.{os.getpid()}")
@@ -245,8 +262,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own, which would return its LoadGroupScheduling
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadgroup``, with the tests that share a module-scoped fixture grouped as if each were marked
-    ``xdist_group`` with its module's name (the marks themselves do not group with pytest 9.2 and xdist 3.8:
+    """``--dist loadgroup``, with the tests that share a module-scoped fixture or a cache grouped as if each were
+    marked ``xdist_group`` with its group (`_group`; the marks themselves do not group with pytest 9.2 and xdist 3.8:
     xdist adds the group to ``item._nodeid``, which pytest 9 no longer reads), and the tests of the built
     site given out only once `_EarlyBuild` is done, unless nothing else is left."""
     if config.getvalue("dist") != "loadgroup":
@@ -258,7 +275,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class _SharedFixtures(LoadGroupScheduling):
         def __init__(self, config: pytest.Config, log) -> None:
             super().__init__(config, log)
-            self.groups: dict[str, str] = {}  # nodeid → its module, for the tests that share a module's fixture
+            self.groups: dict[str, str] = {}  # nodeid → its group (`_group`), for the tests that have one
             self.site: set[str] = set()  # the work units of the built site
 
         def schedule(self) -> None:
