@@ -95,6 +95,18 @@ def test_editing_a_documented_module_converts_the_pages_documenting_it(checkout)
     for key in ("Alpha2020X", "Beta2020X"):
         html = (checkout / "site" / key / "index.html").read_text(encoding="utf-8")
         assert "The second docstring." in html and "The first docstring." not in html
+    other = checkout / "refimpl" / "other.py"  # a module no documented one imports: no page reads it
+    other.write_text('"""Unrelated."""\n', encoding="utf-8")
+    _build(checkout)  # the set of files is unchanged by it (refimpl/ is not staged), so nothing else moved
+    other.write_text('"""Unrelated, edited."""\n', encoding="utf-8")
+    assert _build(checkout)[0] == 0
+    imported = checkout / "refimpl" / "base.py"  # imported by the documented module: its pages follow
+    imported.write_text("WIDTH = 1\n", encoding="utf-8")
+    module.write_text("from refimpl.base import WIDTH  # noqa: F401\n" + module.read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    _build(checkout)
+    imported.write_text("WIDTH = 2\n", encoding="utf-8")
+    assert _build(checkout)[0] == 2
 
 
 def test_a_broken_link_fails_the_build_again_when_its_page_comes_from_the_cache(checkout):

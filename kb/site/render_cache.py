@@ -4,8 +4,8 @@ converted again: by ``kb build`` across runs (in ``build/render-cache/``) and by
 Converting Markdown to HTML (with mkdocstrings' API blocks) and indexing a page for search are most of
 what the generator spends on a page. Both depend only on the page's Markdown and on what every page
 depends on (the *salt*: the generator's configuration, the set of pages and files, the hooks, kb's
-own code, the pinned packages), and on the files it reads itself (the Python packages its API
-blocks document, the snippets it includes). A conversion is looked up by a digest of all of these;
+own code, the pinned packages), and on the files it reads itself (the modules its API blocks
+document and the checkout modules those import, the snippets it includes). A conversion is looked up by a digest of all of these;
 when found, it brings back:
 
 * the page's HTML, table of contents and title;
@@ -18,7 +18,7 @@ when found, it brings back:
 Every page is still rendered into the theme with the current navigation and indexed for search, with
 Material's search entries of an unchanged page remembered the same way. A change to anything in the
 salt converts every page again; a note edited converts that page only, a module of ``refimpl/`` edited
-the pages that document or include it.
+the pages that document it or a module importing it, or include it.
 
 The cache is a folder of small files, one per page and kind, each written atomically; an entry that
 cannot be read is converted again. After a successful build, entries neither used by it nor used in
@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import threading
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import Any, Optional
 import jinja2
 
 from kb.project import Project
-from kb.site.stage import _API, generator_inputs
+from kb.site.stage import generator_inputs
 
 VERSION = "1"
 """Part of every key: raise it when what an entry holds changes."""
@@ -103,20 +104,24 @@ class RenderCache:
         return self._salt[1]
 
     def page_inputs(self, markdown: str) -> str:
-        """A digest of the files one page's conversion reads besides its Markdown: the Python packages its
-        ``::: package.module`` blocks document, and the staged snippet files when it includes one."""
+        """A digest of the files one page's conversion reads besides its Markdown: for each ``::: name``
+        block, the module it documents and every module of the checkout that one imports, transitively
+        (mkdocstrings resolves imported names through them; a whole package when ``name`` is one), and
+        the staged snippet files when the page includes one."""
         parts = []
-        for name in sorted(set(_API.findall(markdown))):
+        for name in sorted(set(_IDENTIFIER.findall(markdown))):
             if name not in self._inputs:
-                digests = generator_inputs(self.project, {"": f"::: {name}".encode()}, [])
-                self._inputs[name] = hashlib.sha256(repr(digests[1:]).encode()).hexdigest()  # [0]: the lock
+                h = hashlib.sha256()
+                for path in sorted(_documented_files(self.project.root, name)):
+                    h.update(f"{path.relative_to(self.project.root).as_posix()}\0".encode() + _digest(path))
+                self._inputs[name] = h.hexdigest()
             parts.append(f"{name}\0{self._inputs[name]}")
         if "--8<--" in markdown:
             if "--8<--" not in self._inputs:
                 h = hashlib.sha256()
                 snippets = self.project.build / "snippets"
                 for path in sorted(p for p in snippets.rglob("*") if p.is_file()) if snippets.is_dir() else []:
-                    h.update(f"{path.relative_to(snippets).as_posix()}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+                    h.update(f"{path.relative_to(snippets).as_posix()}\0".encode() + _digest(path))
                 self._inputs["--8<--"] = h.hexdigest()
             parts.append(self._inputs["--8<--"])
         return "\0".join(parts)
@@ -280,6 +285,63 @@ class RenderCache:
                 "anchors": sorted(page.present_anchor_ids or ()), "links": links, "warnings": captured.records,
                 "calls": [(kind, ((None, *args[1:]) if kind == "anchor" else args), kwargs)
                           for kind, args, kwargs in calls]}
+
+
+_IDENTIFIER = re.compile(r"^:::\s*([A-Za-z_][A-Za-z0-9_.]*)", re.M)
+_IMPORT = re.compile(r"^\s*(?:from\s+(\.*[A-Za-z0-9_.]*)\s+import\s+([A-Za-z0-9_, ()]+)|import\s+([A-Za-z0-9_., ]+))", re.M)
+
+
+def _digest(path: Path) -> bytes:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return b"missing"
+
+
+def _module_file(root: Path, dotted: str) -> Optional[Path]:
+    """The checkout file of the module (or package) ``dotted``, or of the longest module prefix of it."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        base = root.joinpath(*parts[:end])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _documented_files(root: Path, dotted: str) -> set[Path]:
+    """What mkdocstrings reads to document ``dotted``: its module, the packages above it, and the checkout
+    modules it imports (transitively); a package's every module when ``dotted`` is a top-level package."""
+    top = root / dotted.split(".")[0]
+    if "." not in dotted and top.is_dir():
+        return {p for p in top.rglob("*.py") if "__pycache__" not in p.parts}
+    seen: set[Path] = set()
+    todo = [dotted]
+    while todo:
+        name = todo.pop()
+        path = _module_file(root, name)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        parts = path.relative_to(root).with_suffix("").parts
+        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        for depth in range(1, len(package) + 1):  # the packages above it are imported first
+            todo.append(".".join(package[:depth]))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        here = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        for source, names, plain in _IMPORT.findall(text):
+            if plain:
+                todo += [n.strip().split(" ")[0] for n in plain.split(",") if n.strip()]
+                continue
+            dots = len(source) - len(source.lstrip("."))
+            base = ".".join(here[:len(here) - dots + 1] if dots else ()) if dots else ""
+            module = ".".join(p for p in (base, source.lstrip(".")) if p)
+            todo.append(module)
+            todo += [f"{module}.{n.strip()}" for n in names.replace("(", "").replace(")", "").split(",") if n.strip()]
+    return seen
 
 
 def _mkdir(path: Path) -> Path:
