@@ -230,13 +230,10 @@ def claims_of(nb: Any) -> list[dict[str, Any]]:
 def _worker_start() -> None:
     """In each worker: die with ``kb check`` even when it is killed outright (Linux), so that no
     worker outlives it; the kernel a worker starts exits when its worker is gone (ipykernel polls)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        import ctypes
+    from kb.kernels import die_with_parent
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
 
 
 def kernel_environment(root: str, threads: int) -> dict[str, str]:

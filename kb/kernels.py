@@ -49,7 +49,8 @@ START_SECONDS = 60
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Be killed when the parent process exits, even by SIGKILL (Linux' PR_SET_PDEATHSIG; elsewhere nothing)."""
     try:
         import ctypes
 
@@ -89,7 +90,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
     """In the forked child: turn into the kernel ``request`` describes, and never return."""
     try:
         os.setsid()
-        _die_with_parent()
+        die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -180,7 +181,7 @@ class ForkServer:
             self.process = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), self.path], cwd=self.cwd, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
+                preexec_fn=die_with_parent)
         except OSError:
             self.stop()
             return False
@@ -197,11 +198,10 @@ class ForkServer:
             self.process.kill()
             self.process.wait()
         self.process = None
-        for name in (self.path,):
-            try:
-                os.unlink(name)
-            except OSError:
-                pass
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         try:
             os.rmdir(self.folder)
         except OSError:

@@ -323,21 +323,19 @@ def _documented_files(root: Path, dotted: str) -> set[Path]:
         if path is None or path in seen:
             continue
         seen.add(path)
-        parts = path.relative_to(root).with_suffix("").parts
-        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        package = path.relative_to(root).parent.parts  # a module's package; an __init__'s own package
         for depth in range(1, len(package) + 1):  # the packages above it are imported first
             todo.append(".".join(package[:depth]))
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        here = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
         for source, names, plain in _IMPORT.findall(text):
             if plain:
                 todo += [n.strip().split(" ")[0] for n in plain.split(",") if n.strip()]
                 continue
             dots = len(source) - len(source.lstrip("."))
-            base = ".".join(here[:len(here) - dots + 1] if dots else ()) if dots else ""
+            base = ".".join(package[:len(package) - dots + 1]) if dots else ""  # "from .x": x beside this module
             module = ".".join(p for p in (base, source.lstrip(".")) if p)
             todo.append(module)
             todo += [f"{module}.{n.strip()}" for n in names.replace("(", "").replace(")", "").split(",") if n.strip()]
