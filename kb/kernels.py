@@ -301,22 +301,12 @@ def use_server(address: Optional[tuple[str, int]]) -> None:
 
 
 def kernel_manager_class() -> Any:
-    """The kernel manager nbclient should use in this worker: forked kernels when a server is set, else ordinary
-    ones; either talks to its kernel over Unix sockets."""
+    """The kernel manager nbclient should use in this worker: forked kernels when a server is set, else the default."""
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
 
-    class LocalSocketKernelManager(AsyncKernelManager):
-        """Talks to its kernel over Unix sockets, not TCP ports: two ``kb check`` at once picked the same
-        free port for two kernels, and one kernel died binding it."""
-
-        def __init__(self, **kwargs: Any):
-            super().__init__(**kwargs)
-            self.transport = "ipc"
-            self.ip = os.path.join(tempfile.gettempdir(), f"kb-kernel-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
     if not _server:
-        return LocalSocketKernelManager
+        return AsyncKernelManager
     server = _server
 
     class ForkProvisioner(LocalProvisioner):
@@ -333,7 +323,7 @@ def kernel_manager_class() -> Any:
             self.cwd = kwargs.get("cwd") or os.getcwd()
             return self.connection_info
 
-    class ForkKernelManager(LocalSocketKernelManager):
+    class ForkKernelManager(AsyncKernelManager):
         async def _async_pre_start_kernel(self, **kw: Any):
             if self.provisioner is None:
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
