@@ -246,6 +246,17 @@ def kernel_environment(root: str, threads: int) -> dict[str, str]:
     return env
 
 
+START_ATTEMPTS = 2
+"""How often a notebook's kernel is started when it dies before its first reply.
+
+jupyter_client gives a kernel free TCP ports by binding them and letting them go again; another
+process (a second ``kb check``, any program) can take one before the kernel binds it, and the
+kernel then exits at once with "Address already in use". Nothing of the notebook has run then, so
+a second kernel, with ports of its own, runs it."""
+
+_DIED_AT_START = "Kernel died before replying to kernel_info"
+
+
 def _execute(root: str, key: str, timeout: int, threads: int,
              server: Optional[tuple[str, int]] = None) -> dict[str, Any]:
     """Run one notebook in a fresh kernel; on success write it to the cache, keyed by what it used.
@@ -274,22 +285,28 @@ def _execute(root: str, key: str, timeout: int, threads: int,
     from kb import kernels
 
     kernels.use_server(server)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": root}},
-                            kernel_manager_class=kernels.kernel_manager_class(),
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic() + 0.999)))
     error = None
     # The kernel's own stderr (ipykernel's start-up warnings, a crash report) goes to a log file,
     # not into kb check's table; what a cell prints or raises is in the notebook's outputs.
     log_path = cache / f"{key}.kernel.log"
-    try:
-        with open(log_path, "w", encoding="utf-8") as kernel_log:
-            client.execute(stderr=kernel_log)
-    except CellTimeoutError:
-        error = "timeout"
-    except CellExecutionError as exc:
-        error = f"raised {exc.ename}: {exc.evalue}"
-    except DeadKernelError as exc:
-        error = f"the kernel died: {exc} (kernel log: build/cache/{log_path.name})"
+    for attempt in range(START_ATTEMPTS):
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": root}},
+                                kernel_manager_class=kernels.kernel_manager_class(),
+                                timeout_func=lambda cell: max(1, int(deadline - time.monotonic() + 0.999)))
+        try:
+            with open(log_path, "w" if attempt == 0 else "a", encoding="utf-8") as kernel_log:
+                client.execute(stderr=kernel_log)
+        except CellTimeoutError:
+            error = "timeout"
+        except CellExecutionError as exc:
+            error = f"raised {exc.ename}: {exc.evalue}"
+        except DeadKernelError as exc:
+            error = f"the kernel died: {exc} (kernel log: build/cache/{log_path.name})"
+        except RuntimeError as exc:
+            if _DIED_AT_START in str(exc) and attempt + 1 < START_ATTEMPTS:
+                continue  # before any cell ran: start another kernel, on ports of its own
+            error = f"the kernel did not start: {exc} (kernel log: build/cache/{log_path.name})"
+        break
     seconds = time.perf_counter() - start
     nb.cells = [c for c in nb.cells if c is not recorder and c is not reporter]
     if error == "timeout":

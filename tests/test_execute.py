@@ -182,3 +182,40 @@ def test_a_notebook_also_runs_as_a_plain_script(project):
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "REPRODUCED double" in ok.stdout
+
+
+KERNEL_ON_A_TAKEN_PORT = '''\
+import json, socket, sys
+from jupyter_client.manager import AsyncKernelManager
+from kb import execute, kernels
+
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen()
+started = []
+
+class TakenPortFirst(AsyncKernelManager):
+    """The first kernel is given a port another process holds, as when two kb check pick the same free port."""
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if not started:  # and not from jupyter_client's port cache, which would pick a free one
+            self.cache_ports, self.shell_port = False, taken.getsockname()[1]
+        started.append(self.shell_port)
+
+kernels.kernel_manager_class = lambda: TakenPortFirst
+from pathlib import Path
+(Path(sys.argv[1]) / "build" / "cache").mkdir(parents=True)  # as run_notebooks does
+result = execute._execute(sys.argv[1], "Tiny2020Test", 60, 1)
+print(json.dumps({"error": result["error"], "claims": len(result["claims"]), "ports": started,
+                  "taken": taken.getsockname()[1]}))
+'''
+
+
+def test_a_kernel_that_dies_on_a_taken_port_is_started_again_on_other_ports(project):
+    ran = subprocess.run([sys.executable, "-c", KERNEL_ON_A_TAKEN_PORT, str(project.root)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout.splitlines()[-1])
+    assert result["error"] is None and result["claims"] == 2
+    assert len(result["ports"]) == 2 and result["ports"][0] == result["taken"] != result["ports"][1]
+    assert "Address already in use" in (project.cache / "Tiny2020Test.kernel.log").read_text()
