@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from kb.claims import STATUSES
-from test_browser import CHROMIUM, Visit, browser, server  # noqa: F401 - fixtures used by the tests below
+from test_browser import CHROMIUM, Visit, browser, serve_site  # noqa: F401 - fixtures used by the tests below
 
 SHOTS = Path("/tmp/shots")
 NOTES = ("Howard2017arxiv", "He2016CVPR")
@@ -23,6 +23,12 @@ NOTES = ("Howard2017arxiv", "He2016CVPR")
 WIDTHS = (1280, 390)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent")
+
+
+@pytest.fixture(scope="module")
+def server(built_site):
+    """The built site, with an index of no page for search (`serve_site`): nothing here searches."""
+    yield from serve_site(built_site.path, search=False)
 
 # Elements that stick out of the box that clips them, unless that box scrolls sideways and is short
 # enough that its scrollbar is in view while it is read; and the document must not scroll sideways.

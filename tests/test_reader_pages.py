@@ -6,7 +6,8 @@ the page itself never scrolls sideways. Every figure has a caption and alt text,
 its architecture figure, every notebook page starts with its header (note, downloads, how to run
 it, when it last ran). No request leaves the local server. Every page, 404.html included, loads
 without a console error or a failed request, its math typeset by the site's KaTeX and every
-figure decoded (read from the same loads, at 1280 px). Screenshots for a person to look at go
+figure decoded (read from the same loads, at 1280 px). Search's worker starts on every page with
+an index of no page (`serve_site`): test_browser searches the real one. Screenshots for a person to look at go
 to ``/tmp/shots/`` (a notebook page, a note, an API page and the home page at both widths).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import _MATH_PROBE, CHROMIUM, Visit, browser, server, visit_pages  # noqa: F401 - fixtures used by name
+from test_browser import _MATH_PROBE, CHROMIUM, Visit, browser, serve_site, visit_pages  # noqa: F401 - fixtures used by name
 from test_site import PAPERS, html_pages, url_of
 
 WIDTHS = (1280, 390)
@@ -27,6 +28,12 @@ SHOWN = {"home": "", "note": "Howard2019arxiv/", "notebook": "notebooks/Ronneber
          "api": "api/layers/"}
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent")
+
+
+@pytest.fixture(scope="module")
+def server(built_site):
+    """The built site, with an index of no page for search (`serve_site`): nothing here searches."""
+    yield from serve_site(built_site.path, search=False)
 
 # Boxes in the article wider than what holds them: a box that scrolls sideways must fit in the
 # viewport's height; anything else may not stick out of the article or of the box that scrolls it.
