@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from kb.execute import DEFAULT_TIMEOUT, Run, run_notebooks, write_results
+from kb.execute import DEFAULT_TIMEOUT, Run, SessionKernels, run_notebooks, write_results
 from kb.project import NotACheckout, Project
 from kb.site.model import SiteError
 
@@ -61,10 +61,11 @@ def check(project: Project, keys: Sequence[str], timeout: int = DEFAULT_TIMEOUT,
 
 
 def _checked(project: Project, selected: list[str], timeout: int = DEFAULT_TIMEOUT, jobs: Optional[int] = None,
-             force: bool = False, quiet: bool = False, why: bool = False) -> tuple[int, list[Run]]:
+             force: bool = False, quiet: bool = False, why: bool = False,
+             kernels: Optional[SessionKernels] = None) -> tuple[int, list[Run]]:
     """Execute (or read from the cache) the notebooks ``selected``, print their claims; the exit status and the runs."""
     started = time.perf_counter()
-    runs = run_notebooks(project, selected, timeout=timeout, jobs=jobs, force=force,
+    runs = run_notebooks(project, selected, timeout=timeout, jobs=jobs, force=force, kernels=kernels,
                          progress=(lambda m: None) if quiet else (lambda m: _err(f"kb check: {m}")))
     write_results(project, runs)
     if not quiet:
@@ -144,11 +145,15 @@ def serve(project: Project, args: argparse.Namespace) -> int:
         _err(f"kb serve: {problem}")
         return EXIT_FAILED
     keys, only = _site_selection(project)
-    status, runs = _checked(project, keys, timeout=args.timeout, jobs=args.jobs)
-    if status != EXIT_OK:
-        _err("kb serve: a claim fails or a notebook raised: the pages show it; fix it and save, the server follows")
-    run = runner(project, args.timeout, args.jobs, _err)
-    outcome = serve_site(project, args.port, run, keys, only, _err, runs=runs)
+    kernels = SessionKernels(project)  # one kernel server for the session: a saved refimpl file re-runs at once
+    try:
+        status, runs = _checked(project, keys, timeout=args.timeout, jobs=args.jobs, kernels=kernels)
+        if status != EXIT_OK:
+            _err("kb serve: a claim fails or a notebook raised: the pages show it; fix it and save, the server follows")
+        run = runner(project, args.timeout, args.jobs, _err, kernels)
+        outcome = serve_site(project, args.port, run, keys, only, _err, runs=runs, kernels=kernels)
+    finally:
+        kernels.stop()
     if outcome.status != EXIT_OK:
         _err(f"kb serve: {outcome.why}")
         return EXIT_FAILED

@@ -378,6 +378,55 @@ def _failing_cell(nb: Any, source_path: Path) -> str:
 
 # ----------------------------------------------------------------- running many
 
+
+class SessionKernels:
+    """One fork server for a long session (``kb serve``), so that a saved file's notebooks start at once.
+
+    Without it every run starts a server, which imports torch, sympy and Matplotlib before the first
+    kernel can fork (about 3 s). The server is started once, in the background, and again when it
+    has exited or ``requirements.lock`` changed (the installed packages may have); none with
+    ``KB_FRESH_KERNELS`` set or where kernels cannot be forked. Each kernel still gets its run's
+    torch threads; NumPy's BLAS keeps the server's one thread, as in any run of at least as many
+    notebooks as cores. Start it from a thread that lives as long as the session: the server dies
+    with that thread (``PDEATHSIG``).
+
+    Args:
+        project: the checkout.
+    """
+
+    def __init__(self, project: Project):
+        self.project = project
+        self._server: Optional[Any] = None
+        self._lock_stamp: Optional[tuple[int, int]] = None
+
+    def _stamp(self) -> Optional[tuple[int, int]]:
+        try:
+            stat = (self.project.root / "requirements.lock").stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def server(self) -> Optional[Any]:
+        """The running [`ForkServer`][kb.kernels.ForkServer], started first if need be; ``None`` without one."""
+        if os.environ.get("KB_FRESH_KERNELS"):
+            return None
+        stamp = self._stamp()
+        if self._server is not None and (not self._server.running() or stamp != self._lock_stamp):
+            self.stop()
+        if self._server is None:
+            from kb.kernels import ForkServer
+
+            server = ForkServer(kernel_environment(str(self.project.root), 1), str(self.project.root))
+            if server.start():
+                self._server, self._lock_stamp = server, stamp
+        return self._server
+
+    def stop(self) -> None:
+        """Stop the server, and the kernels it forked."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
 def run_notebooks(
     project: Project,
     keys: list[str],
@@ -385,8 +434,13 @@ def run_notebooks(
     jobs: Optional[int] = None,
     progress: Callable[[str], None] = lambda message: None,
     force: bool = False,
+    kernels: Optional[SessionKernels] = None,
 ) -> list[Run]:
-    """Execute (or read from the cache) the notebooks ``keys``; copy each result to ``build/notebooks/``."""
+    """Execute (or read from the cache) the notebooks ``keys``; copy each result to ``build/notebooks/``.
+
+    Kernels are forked from a [`ForkServer`][kb.kernels.ForkServer]: ``kernels``' server when given
+    (``kb serve`` keeps one for its whole session), else one started for this run when it runs more
+    than one notebook."""
     project.cache.mkdir(parents=True, exist_ok=True)
     project.executed.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Run] = {}
@@ -410,8 +464,9 @@ def run_notebooks(
         workers = max(1, min(len(todo), jobs or cores))
         threads = max(1, cores // workers)
         progress(f"executing {len(todo)} notebook(s) on {workers} worker(s) × {threads} thread(s), timeout {timeout} s each")
-        server = None
-        if len(todo) > 1 and not os.environ.get("KB_FRESH_KERNELS"):  # one notebook: the server would only add a start
+        server = kernels.server() if kernels is not None else None
+        own = server is None and len(todo) > 1 and not os.environ.get("KB_FRESH_KERNELS")  # one: it would only add a start
+        if own:
             from kb.kernels import ForkServer
 
             server = ForkServer(kernel_environment(str(project.root), threads), str(project.root))
@@ -424,7 +479,7 @@ def run_notebooks(
             _kill_pool(pool)
             raise
         finally:
-            if server is not None:
+            if own and server is not None:
                 server.stop()
         pool.shutdown(wait=True)
     ordered = [runs[k] for k in keys]

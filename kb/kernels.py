@@ -187,6 +187,10 @@ class ForkServer:
             return False
         return True
 
+    def running(self) -> bool:
+        """Whether the server was started and has not exited."""
+        return self.process is not None and self.process.poll() is None
+
     @property
     def address(self) -> Optional[tuple[str, int]]:
         """What a worker needs to ask for kernels: the socket's path and the server's pid."""

@@ -144,9 +144,10 @@ def test_an_interrupted_kb_check_takes_the_server_and_its_kernels_with_it(checko
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and len(_forked(parent)) < 2:
         time.sleep(0.2)
-    family = parent.children(recursive=True)
-    assert len(_forked(parent)) == 2, "the two kernels were never forked"
+    # two, or three when a kernel lost its port to another process at start and was replaced (kb.execute.START_ATTEMPTS)
+    assert len(_forked(parent)) >= 2, "the two kernels were never forked"
     time.sleep(2)  # both notebooks are in their sleep
+    family = parent.children(recursive=True)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == status, err

@@ -404,6 +404,27 @@ def _wait_for(predicate, seconds: float, what: str, server) -> None:
     pytest.fail(f"kb serve: {what} did not happen within {seconds} s")
 
 
+def _kernel_servers(parent: int) -> list[int]:
+    """The kernel fork servers (`kb.kernels`) that are children of process ``parent``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == parent and any(part.endswith(b"kb/kernels.py") for part in command):
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_kb_serve_follows_a_note_and_a_refimpl_module_and_shows_a_failing_claim(tiny, tmp_path):
     port = _free_port()
     env = {**os.environ, "KB_ROOT": str(tiny)}
@@ -415,6 +436,9 @@ def test_kb_serve_follows_a_note_and_a_refimpl_module_and_shows_a_failing_claim(
     note, module = tiny / "notes" / "Tiny2020X.md", tiny / "refimpl" / "tiny.py"
     try:
         _wait_for(lambda: "Tiny2020X" in _page(note_url), 240, "serving the site", server)
+        # one kernel server for the session: started by the first check, or once nothing was saved for a while
+        _wait_for(lambda: len(_kernel_servers(server.pid)) == 1, 30, "its kernel server", server)
+        kernel_servers = _kernel_servers(server.pid)
         note.write_text(note.read_text(encoding="utf-8").replace("The note.", "The note, saved while serving."),
                         encoding="utf-8")
         _wait_for(lambda: "saved while serving" in _page(note_url), 60, "the saved note's page", server)
@@ -426,8 +450,10 @@ def test_kb_serve_follows_a_note_and_a_refimpl_module_and_shows_a_failing_claim(
         module.write_text(TINY, encoding="utf-8")
         _wait_for(lambda: "kb-failed" not in _page(notebook_url) and "kb-reproduced" in _page(notebook_url), 120,
                   "the claim holding again", server)
+        assert _kernel_servers(server.pid) == kernel_servers  # the same server, kept across the re-runs
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        assert not any(_alive(pid) for pid in kernel_servers), "kb serve stopped but left its kernel server running"
     finally:
         if server.poll() is None:
             server.kill()

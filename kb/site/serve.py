@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from kb.execute import Run, run_notebooks, write_results
+from kb.execute import Run, SessionKernels, run_notebooks, write_results
 from kb.project import Project
 from kb.site import generator
 from kb.site.model import SiteError
@@ -39,6 +39,10 @@ IGNORED = (".git", ".venv", "build", "site", "__pycache__", ".pytest_cache", ".i
 
 QUIET_SECONDS = 0.2
 """Changes are collected until none came for this long (an editor saves in several steps)."""
+
+WARM_SECONDS = 3.0
+"""Once nothing was saved for this long, the session's kernel server is started (if the first check did not):
+its imports then cost no saved file's re-run any time, and do not slow down the rebuild of a page just saved."""
 
 
 def _changes_kind(paths: Iterable[Path], root: Path) -> str:
@@ -68,12 +72,15 @@ class Follower:
         runs: the runs the site was first staged with.
         run: runs notebooks, like [`run_notebooks`][kb.execute.run_notebooks] with the serve's options.
         report: tells the terminal what happened.
+        kernels: the session's kernel server, started by this thread once nothing was saved for `WARM_SECONDS`
+            (or by the first re-run).
     """
 
     def __init__(self, project: Project, keys: list[str], only: Optional[set[str]], runs: list[Run],
-                 run: Callable[[list[str]], list[Run]], report: Callable[[str], None]):
+                 run: Callable[[list[str]], list[Run]], report: Callable[[str], None],
+                 kernels: Optional[SessionKernels] = None):
         self.project, self.keys, self.only, self.runs = project, keys, only, runs
-        self.run, self.report = run, report
+        self.run, self.report, self.kernels = run, report, kernels
         self.changed: set[Path] = set()
         self.lock = threading.Condition()
         self.last_change = 0.0
@@ -111,14 +118,23 @@ class Follower:
         return observer
 
     def loop(self) -> None:
+        warm = self.kernels is not None
+        quiet_since = time.monotonic()
         while not self.stopped:
             with self.lock:
                 while not self.changed or time.monotonic() - self.last_change < QUIET_SECONDS:
+                    if warm and not self.changed and time.monotonic() - quiet_since >= WARM_SECONDS:
+                        break
                     self.lock.wait(timeout=QUIET_SECONDS)
                 changed, self.changed = self.changed, set()
+            if not changed:  # nothing saved for a while: start the kernel server, which imports in the background
+                self.kernels.server()  # from this thread, which lives as long as the session (the server dies with it)
+                warm = False
+                continue
             kind = _changes_kind(changed, self.project.root)
             if kind:
                 self.update(kind)
+            quiet_since = time.monotonic()
 
     def update(self, kind: str) -> None:
         started = time.perf_counter()
@@ -156,7 +172,8 @@ def port_problem(port: int) -> Optional[str]:
 
 
 def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], keys: list[str],
-          only: Optional[set[str]], report: Callable[[str], None], runs: Optional[list[Run]] = None) -> generator.Outcome:
+          only: Optional[set[str]], report: Callable[[str], None], runs: Optional[list[Run]] = None,
+          kernels: Optional[SessionKernels] = None) -> generator.Outcome:
     """Stage the site, serve it with MkDocs' live-reloading server, and follow the checkout until interrupted.
 
     The first build is strict: a warning (kb's or the generator's) stops ``kb serve`` before it
@@ -171,6 +188,8 @@ def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], ke
         only: the papers shown (``KB_PAPERS``), or ``None`` for all.
         report: tells the terminal what happened (a failing claim, a warning).
         runs: the notebooks' runs, when they were just run (else they are run first).
+        kernels: the session's kernel server (see [`SessionKernels`][kb.execute.SessionKernels]), which
+            ``run`` forks kernels from: started, if the first check did not, while the site is served.
 
     Returns:
         How it ended (after Ctrl-C or SIGTERM: exit status 0).
@@ -184,7 +203,7 @@ def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], ke
     if staged.warnings:  # the generator runs too, for its own warnings; the build fails and serves nothing
         return generator.build(project, staged)
     RenderCache(project, generator.render_cache_folder(project)).install()
-    follower = Follower(project, keys, only, runs, run, report)
+    follower = Follower(project, keys, only, runs, run, report, kernels)
     observer = follower.start()
     try:
         return generator.run_logged("serve", lambda: mkdocs_serve.serve(
@@ -194,11 +213,14 @@ def serve(project: Project, port: int, run: Callable[[list[str]], list[Run]], ke
         observer.stop()
 
 
-def runner(project: Project, timeout: int, jobs: Optional[int], report: Callable[[str], None]) -> Callable[[list[str]], list[Run]]:
-    """Runs notebooks through the cache, merges their claims, and reports what failed."""
+def runner(project: Project, timeout: int, jobs: Optional[int], report: Callable[[str], None],
+           kernels: Optional[SessionKernels] = None) -> Callable[[list[str]], list[Run]]:
+    """Runs notebooks through the cache (their kernels from ``kernels``' server), merges their claims, and
+    reports what failed."""
 
     def run(keys: list[str]) -> list[Run]:
-        runs = run_notebooks(project, keys, timeout=timeout, jobs=jobs, progress=lambda m: report(f"kb check: {m}"))
+        runs = run_notebooks(project, keys, timeout=timeout, jobs=jobs, kernels=kernels,
+                             progress=lambda m: report(f"kb check: {m}"))
         write_results(project, runs)
         executed = [r.key for r in runs if not r.cached]
         failed = [(r.key, r.error) for r in runs if r.error]
