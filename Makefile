@@ -30,8 +30,12 @@ build: install
 serve: install
 	$(BIN)/kb serve
 
+# One worker more than there are cores: many tests wait (for a timeout, an interrupted kb check, a page to go
+# idle), and the extra worker's tests use the core meanwhile (on 2 cores: 193 s instead of 205 s).
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
+
 test: install
-	$(BIN)/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 
 bench: install
 	$(BIN)/python -m kb.bench
