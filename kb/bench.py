@@ -325,7 +325,7 @@ def bench_scale(root: Path, work: Path, sizes: list[int], repeat: int) -> list[R
 def bench_make_test(root: Path) -> Row:
     start = time.perf_counter()
     subprocess.run(["make", "test"], cwd=root, check=True, capture_output=True)
-    return Row("`make test` after set-up", 180, [time.perf_counter() - start], "one run, pytest-xdist on every core")
+    return Row("`make test` after set-up", 180, [time.perf_counter() - start], "one run, pytest-xdist with one worker more than cores")
 
 
 def machine() -> str:
