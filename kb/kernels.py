@@ -117,8 +117,11 @@ def _become_kernel(request: dict[str, Any]) -> None:
             torch.set_num_threads(int(threads))
         from ipykernel import kernelapp
 
-        sys.argv = [sys.executable, "-f", request["connection_file"]]
-        kernelapp.launch_new_instance(argv=["-f", request["connection_file"]])
+        # parent_handle's default was read from JPY_PARENT_PID when the server imported ipykernel (unset then):
+        # without it the kernel polls no parent and logs that it was started by hand ("Ctrl-C will not work").
+        argv = ["-f", request["connection_file"], f"--IPKernelApp.parent_handle={os.getppid()}"]
+        sys.argv = [sys.executable, *argv]
+        kernelapp.launch_new_instance(argv=argv)
     except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
         import traceback
 

@@ -97,6 +97,8 @@ def test_kernels_are_forked_with_torch_loaded_and_fresh_random_state(checkout):
     for key in ("Alpha2020X", "Beta2020X"):  # the cache still sees the checkout files the notebook used
         nb = nbformat.read(checkout.executed / f"{key}.ipynb", as_version=4)
         assert "refimpl/probe.py" in nb.metadata["kb"]["inputs"]["files"]
+        log = (checkout.cache / f"{key}.kernel.log").read_text(encoding="utf-8")
+        assert "Ctrl-C will not work" not in log, log  # it knows its parent, as a kernel jupyter_client starts does
     deadline = time.monotonic() + 10
     while _leftovers(checkout.root) and time.monotonic() < deadline:
         time.sleep(0.2)
