@@ -162,6 +162,35 @@ def serve(path: str) -> None:
 # --------------------------------------------------------------------------- kb check's side
 
 
+FOLDER_PREFIX = "kb-kernels-"
+"""The server's socket lives in ``$TMPDIR/kb-kernels-<pid of the kb process>-<random>/`` (mode 0700)."""
+
+
+def sweep_folders() -> None:
+    """Remove the socket folders of this user's kb processes that are gone (a ``kb check`` killed with SIGKILL
+    leaves its folder: its server dies too, but neither can remove it)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        owner = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        try:
+            if not owner.isdigit() or folder.stat().st_uid != os.getuid() or _alive(int(owner)):
+                continue
+            for entry in folder.iterdir():
+                entry.unlink()
+            folder.rmdir()
+        except OSError:  # another run sweeping it, or not ours to remove
+            continue
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, with that pid
+        return True
+    return True
+
+
 class ForkServer:
     """One run's fork server.
 
@@ -171,7 +200,8 @@ class ForkServer:
     """
 
     def __init__(self, env: dict[str, str], cwd: str):
-        self.folder = tempfile.mkdtemp(prefix="kb-kernels-")
+        sweep_folders()
+        self.folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
         self.path = os.path.join(self.folder, "server")
         self.process: Optional[subprocess.Popen] = None
         self.env, self.cwd = env, cwd

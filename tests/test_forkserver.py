@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,3 +166,21 @@ def _forked(parent: psutil.Process) -> list[psutil.Process]:
         return [k for s in servers for k in s.children()]
     except psutil.Error:
         return []
+
+
+def test_a_killed_runs_socket_folder_is_swept_by_the_next_run(tmp_path, monkeypatch):
+    from kb.kernels import FOLDER_PREFIX, ForkServer
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's folders only
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    stale = tmp_path / f"{FOLDER_PREFIX}{gone}-abc123"  # left by a kb check that was killed with SIGKILL
+    stale.mkdir()
+    (stale / "server").write_text("")
+    running = tmp_path / f"{FOLDER_PREFIX}{os.getpid()}-def456"  # a run that is still going
+    running.mkdir()
+    server = ForkServer(dict(os.environ), str(tmp_path))
+    assert not stale.exists() and running.is_dir()
+    assert Path(server.folder).name.startswith(f"{FOLDER_PREFIX}{os.getpid()}-")
+    server.stop()
+    assert not Path(server.folder).exists()
