@@ -163,7 +163,8 @@ def serve(path: str) -> None:
 
 
 FOLDER_PREFIX = "kb-kernels-"
-"""The server's socket lives in ``$TMPDIR/kb-kernels-<pid of the kb process>-<random>/`` (mode 0700)."""
+"""The server's socket, and each kernel's, live in ``$TMPDIR/kb-kernels-<pid of their kb process>-<random>/``
+(mode 0700)."""
 
 
 def sweep_folders() -> None:
@@ -338,12 +339,36 @@ def use_server(address: Optional[tuple[str, int]]) -> None:
 
 
 def kernel_manager_class() -> Any:
-    """The kernel manager nbclient should use in this worker: forked kernels when a server is set, else the default."""
+    """The kernel manager nbclient should use in this worker: forked kernels when a server is set, else ordinary
+    ones; either talks to its kernel over Unix sockets."""
+    import shutil
+
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
 
+    class LocalSocketKernelManager(AsyncKernelManager):
+        """Talks to its kernel over Unix sockets in a folder of its own (mode 0700), not over TCP ports.
+
+        jupyter_client picks a kernel's free TCP ports by binding and releasing them; another process can take one
+        before the kernel binds it. Two ``kb check`` at once (and the test suite) did: the kernel then either
+        exited ("Kernel died before replying to kernel_info") or hung on its way out until the 60 s start-up
+        timeout. Socket files named inside this manager's folder cannot be taken. The folder is removed when the
+        kernel is shut down, and by the next run if this worker was killed (`sweep_folders`)."""
+
+        def __init__(self, **kwargs: Any):
+            super().__init__(**kwargs)
+            sweep_folders()
+            self.socket_folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+            self.transport = "ipc"
+            self.ip = os.path.join(self.socket_folder, "kernel")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(self.socket_folder, ignore_errors=True)
+
     if not _server:
-        return AsyncKernelManager
+        return LocalSocketKernelManager
     server = _server
 
     class ForkProvisioner(LocalProvisioner):
@@ -360,7 +385,7 @@ def kernel_manager_class() -> Any:
             self.cwd = kwargs.get("cwd") or os.getcwd()
             return self.connection_info
 
-    class ForkKernelManager(AsyncKernelManager):
+    class ForkKernelManager(LocalSocketKernelManager):
         async def _async_pre_start_kernel(self, **kw: Any):
             if self.provisioner is None:
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
