@@ -250,10 +250,10 @@ def kernel_environment(root: str, threads: int) -> dict[str, str]:
 START_ATTEMPTS = 2
 """How often a notebook's kernel is started when it dies before its first reply.
 
-jupyter_client gives a kernel free TCP ports by binding them and letting them go again; another
-process (a second ``kb check``, any program) can take one before the kernel binds it, and the
-kernel then exits at once with "Address already in use". Nothing of the notebook has run then, so
-a second kernel, with ports of its own, runs it."""
+Nothing of the notebook has run then, so a second kernel runs it. Kernels talk over Unix sockets
+of their own (`kb.kernels.kernel_manager_class`); a kernel manager on TCP ports is the case this
+was written for: another process can take a port between jupyter_client choosing it and the kernel
+binding it, and the kernel then exits with "Address already in use"."""
 
 _DIED_AT_START = "Kernel died before replying to kernel_info"
 
@@ -305,7 +305,7 @@ def _execute(root: str, key: str, timeout: int, threads: int,
             error = f"the kernel died: {exc} (kernel log: build/cache/{log_path.name})"
         except RuntimeError as exc:
             if _DIED_AT_START in str(exc) and attempt + 1 < START_ATTEMPTS:
-                continue  # before any cell ran: start another kernel, on ports of its own
+                continue  # before any cell ran: start another kernel
             error = f"the kernel did not start: {exc} (kernel log: build/cache/{log_path.name})"
         break
     seconds = time.perf_counter() - start
@@ -464,6 +464,9 @@ def run_notebooks(
         workers = max(1, min(len(todo), jobs or cores))
         threads = max(1, cores // workers)
         progress(f"executing {len(todo)} notebook(s) on {workers} worker(s) × {threads} thread(s), timeout {timeout} s each")
+        from kb.kernels import sweep_folders
+
+        sweep_folders()  # socket folders of runs that were killed
         server = kernels.server() if kernels is not None else None
         own = server is None and len(todo) > 1 and not os.environ.get("KB_FRESH_KERNELS")  # one: it would only add a start
         if own:

@@ -169,7 +169,8 @@ FOLDER_PREFIX = "kb-kernels-"
 
 def sweep_folders() -> None:
     """Remove the socket folders of this user's kb processes that are gone (a ``kb check`` killed with SIGKILL
-    leaves its folder: its server dies too, but neither can remove it)."""
+    leaves its server's and its kernels' folders: they die too, but none can remove them). Run once per run of
+    notebooks ([`run_notebooks`][kb.execute.run_notebooks])."""
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         owner = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
         try:
@@ -201,7 +202,6 @@ class ForkServer:
     """
 
     def __init__(self, env: dict[str, str], cwd: str):
-        sweep_folders()
         self.folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
         self.path = os.path.join(self.folder, "server")
         self.process: Optional[subprocess.Popen] = None
@@ -353,11 +353,10 @@ def kernel_manager_class() -> Any:
         before the kernel binds it. Two ``kb check`` at once (and the test suite) did: the kernel then either
         exited ("Kernel died before replying to kernel_info") or hung on its way out until the 60 s start-up
         timeout. Socket files named inside this manager's folder cannot be taken. The folder is removed when the
-        kernel is shut down, and by the next run if this worker was killed (`sweep_folders`)."""
+        kernel is shut down, and by the next run (`sweep_folders`) if this worker was killed."""
 
         def __init__(self, **kwargs: Any):
             super().__init__(**kwargs)
-            sweep_folders()
             self.socket_folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
             self.transport = "ipc"
             self.ip = os.path.join(self.socket_folder, "kernel")

@@ -299,24 +299,18 @@ _EVENTS = """() => {
 def hostile_visit(hostile):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium package; the browser is never downloaded)")
-    import functools
-    import http.server
-    import threading
-
     from playwright.sync_api import sync_playwright
-    from test_browser import LAUNCH_ARGS, Visit, _SiteHandler
+    from test_browser import LAUNCH_ARGS, Visit, serve_site
 
-    handler = functools.partial(_SiteHandler, directory=str(hostile.site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    served = serve_site(hostile.site)  # the real search index: a test here searches the hostile metadata
+    base = next(served)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        visit = Visit(chromium, f"http://127.0.0.1:{httpd.server_address[1]}/")
+        visit = Visit(chromium, base)
         yield visit
         visit.close()
         chromium.close()
-    httpd.shutdown()
-    httpd.server_close()
+    served.close()
 
 
 def test_no_script_runs_and_nothing_is_fetched_from_elsewhere_on_any_hostile_page(hostile, hostile_visit):

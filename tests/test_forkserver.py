@@ -169,7 +169,7 @@ def _forked(parent: psutil.Process) -> list[psutil.Process]:
 
 
 def test_a_killed_runs_socket_folder_is_swept_by_the_next_run(tmp_path, monkeypatch):
-    from kb.kernels import FOLDER_PREFIX, ForkServer
+    from kb.kernels import FOLDER_PREFIX, ForkServer, sweep_folders
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's folders only
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
@@ -179,8 +179,9 @@ def test_a_killed_runs_socket_folder_is_swept_by_the_next_run(tmp_path, monkeypa
     (stale / "server").write_text("")
     running = tmp_path / f"{FOLDER_PREFIX}{os.getpid()}-def456"  # a run that is still going
     running.mkdir()
-    server = ForkServer(dict(os.environ), str(tmp_path))
+    sweep_folders()  # what every run of notebooks does first
     assert not stale.exists() and running.is_dir()
+    server = ForkServer(dict(os.environ), str(tmp_path))
     assert Path(server.folder).name.startswith(f"{FOLDER_PREFIX}{os.getpid()}-")
     server.stop()
     assert not Path(server.folder).exists()
