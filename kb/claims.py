@@ -32,22 +32,29 @@ from typing import Any, Optional, Sequence
 MIME_TYPE = "application/vnd.kb.claim+json"
 """The output type under which each claim is stored in an executed notebook."""
 
-STATUSES = ("reproduced", "discrepant", "reported", "failed")
-"""Every status a claim can have, in the order summaries list them."""
+STATUSES = ("reproduced", "discrepant", "reported", "failed", "not-shown", "contradicted", "stale")
+"""Every status a claim can have, in the order summaries list them.
+
+The last three are experiments' ([`kb.experiment`][kb.experiment]): a toy-scale verdict that did not
+show the paper's effect, one that showed the opposite, and frozen runs that are out of date. None of
+them fails ``kb check``: a result that does not reproduce is a result; a stale one is shown as stale
+everywhere and never counted as reproduced."""
 
 FIELDS = ("paper", "id", "statement", "source", "unit", "reported", "measured", "tolerance", "status", "reason",
-          "kind", "pinned", "table")
+          "kind", "pinned", "table", "experiment")
 """The keys of one claim in ``build/claims.json``, in order.
 
 The last three were added after the first release and are optional for readers: ``kind`` is
 ``"paper"`` (the paper's own claim) or ``"reference"`` (a value from outside the paper);
 ``pinned`` is a discrepant claim's pinned value (else ``None``); ``table`` is
 ``{"id", "row", "column"}`` for a cell recorded by [`Ledger.table`][kb.claims.Ledger.table]
-(else ``None``).
+(else ``None``); ``experiment`` is an experiment claim's record (setting, seeds, every run's value per
+arm, the interval, why it is stale; else ``None``).
 """
 
-KINDS = ("paper", "reference")
-"""Where a claim's reported value comes from: the paper, or an outside reference."""
+KINDS = ("paper", "reference", "experiment")
+"""Where a claim comes from: the paper's printed value checked here, an outside reference, or one of
+the paper's findings re-run at toy scale ([`kb.experiment`][kb.experiment])."""
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
 
@@ -69,12 +76,15 @@ class Claim:
     kind: str = "paper"
     pinned: Any = None
     table: Optional[dict[str, str]] = None
+    experiment: Optional[dict[str, Any]] = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def line(self) -> str:
         """A one-line, plain-text summary."""
+        if self.kind == "experiment":
+            return f"{self.status.upper():<10} {self.id}: paper {format_value(self.reported)} — {self.reason}"
         measured = "—" if self.status == "reported" else format_value(self.measured)
         label = "reference" if self.kind == "reference" else "reported"
         text = f"{self.status.upper():<10} {self.id}: {label} {format_value(self.reported)}, measured {measured}"
@@ -82,6 +92,8 @@ class Claim:
         return text + (f" — {self.reason}" if self.reason else "")
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        if self.kind == "experiment":
+            return self._experiment_bundle()
         measured = "—" if self.status == "reported" else format_value(self.measured)
         unit = f" {html.escape(self.unit)}" if self.unit else ""
         reason = f"<br><small>{html.escape(self.reason)}</small>" if self.reason else ""
@@ -92,6 +104,18 @@ class Claim:
             f"<i>({html.escape(self.source)})</i>: {'reference' if self.kind == 'reference' else 'reported'} "
             f"<b>{html.escape(format_value(self.reported))}</b>, "
             f"measured <b>{html.escape(measured)}</b>{unit}{tolerance}{reason}</p>"
+        )
+        return {"text/plain": self.line(), "text/html": html_line, MIME_TYPE: self.to_json()}
+
+    def _experiment_bundle(self) -> dict[str, Any]:
+        from kb.experiment import VERDICT_WORDS
+
+        words = VERDICT_WORDS.get(self.status, self.status)
+        html_line = (
+            f'<p class="kb-claim kb-experiment" id="claim-{html.escape(self.id)}"><span class="kb-badge kb-{self.status}">'
+            f"<b>{html.escape(words)}</b></span> <code>{html.escape(self.id)}</code> — {html.escape(self.statement)} "
+            f"<i>({html.escape(self.source)})</i>: paper <b>{html.escape(format_value(self.reported))}</b>"
+            f"<br><small>{html.escape(self.reason)}</small></p>"
         )
         return {"text/plain": self.line(), "text/html": html_line, MIME_TYPE: self.to_json()}
 
@@ -154,8 +178,10 @@ def verify(claims: list[dict[str, Any]], paper: str) -> list[str]:
             if not _finite(claim.get(name)):
                 problems.append(f"{where}: {name} is not a finite number ({claim.get(name)!r})")
         status = claim.get("status")
-        if status not in STATUSES:
-            problems.append(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+        if claim.get("kind") == "experiment":
+            problems += _verify_experiment(claim, where)
+        elif status not in STATUSES[:4]:
+            problems.append(f"{where}: status {status!r} is not one of {', '.join(STATUSES[:4])} (the others are experiments')")
         elif status != "failed":
             implied = decide(claim.get("reported"), claim.get("measured"), claim.get("tolerance"), claim.get("pinned"))
             if status == "reported" and claim.get("measured") is not None:
@@ -163,6 +189,24 @@ def verify(claims: list[dict[str, Any]], paper: str) -> list[str]:
             if implied != status:
                 problems.append(f"{where}: says {status!r} but its values make it {implied!r}")
     return problems
+
+
+def _verify_experiment(claim: dict[str, Any], where: str) -> list[str]:
+    """An experiment claim's status must be the verdict its recorded runs imply (or ``stale`` with reasons)."""
+    from kb.experiment import VERDICTS, decide
+
+    record, status = claim.get("experiment"), claim.get("status")
+    if not isinstance(record, dict):
+        return [f"{where}: an experiment claim needs its record (the runs, seeds and setting)"]
+    if status not in (*VERDICTS, "stale"):
+        return [f"{where}: status {status!r} is not an experiment's ({', '.join(VERDICTS)}, stale)"]
+    try:
+        implied, _ = decide(record)
+    except (TypeError, ValueError) as exc:
+        return [f"{where}: its runs cannot be read ({exc})"]
+    if implied != status:
+        return [f"{where}: says {status!r} but its runs make it {implied!r}"]
+    return []
 
 
 def _finite(value: Any) -> bool:
@@ -407,6 +451,34 @@ class Ledger:
                             explained=(row, column) in explained, table=cell, show=False)
         _show(_Table(id, statement, source, unit, rows, columns, self.claims[before:]))
 
+    def experiment(self, experiment: Any) -> list[dict[str, Any]]:
+        """Record an [`Experiment`][kb.experiment.Experiment]'s claims from its frozen results (nothing trains here).
+
+        Shows the pre-registered setting, one line per comparison (the verdict "at toy scale", each
+        arm's mean ± sd, the interval) and the per-seed figure. Returns the claims' records.
+        """
+        from kb import experiment as exp
+        from kb import figures
+
+        _show_raw(exp.Setting(experiment))
+        records = exp.record(self, experiment)
+        role = f"experiment:{experiment.id}"
+        if any(r["values"].get(r["a"]) for r in records):
+            fig, caption, alt = exp.figure(records, experiment)
+            figures.show(fig, caption=caption, alt=alt, role=role)
+            frozen = exp.load_frozen(exp.freeze_path(exp.find_root(), self.paper, experiment.id))
+            drawers = ([exp.curves_figure] if experiment.curve else []) + list(experiment.figures)
+            for draw in drawers:
+                fig, caption, alt = draw(experiment, frozen)
+                figures.show(fig, caption=caption, alt=alt, role=role)
+        return records
+
+    def experiment_claim(self, id: str, statement: str, source: str, reported: Any, measured: Any,
+                         record: dict[str, Any], status: str, reason: str, unit: str = "") -> Claim:
+        """Add one experiment claim whose status [`kb.experiment.record`][kb.experiment.record] decided."""
+        return self._add(id, statement, source, unit, to_plain(reported), measured, None, status, reason,
+                         kind="experiment", experiment=record)
+
     # ----------------------------------------------------------------- results
 
     def _judge(self, id, statement, source, reported, measured, unit, tolerance, why, pinned=None, reason="",
@@ -432,7 +504,7 @@ class Ledger:
                          kind=kind, pinned=pinned, table=table, show=show)
 
     def _add(self, id, statement, source, unit, reported, measured, tolerance, status, reason, kind="paper",
-             pinned=None, table=None, show=True) -> Claim:
+             pinned=None, table=None, show=True, experiment=None) -> Claim:
         if not isinstance(id, str) or not _ID.match(id):
             raise ValueError(f"claim id must be a slug of lower-case letters, digits, '-' and '.'; got {id!r}")
         if any(c.id == id for c in self.claims):
@@ -440,7 +512,7 @@ class Ledger:
         if not statement or not source:
             raise ValueError(f"claim {id!r}: statement and source are required")
         claim = Claim(self.paper, id, statement, source, unit, reported, measured, tolerance, status, reason,
-                      kind, pinned, table)
+                      kind, pinned, table, experiment)
         self.claims.append(claim)
         if show:
             _show(claim)
@@ -463,6 +535,15 @@ class Ledger:
 def _in_kernel() -> bool:
     shell = sys.modules.get("IPython")
     return bool(shell and getattr(shell, "get_ipython", lambda: None)())
+
+
+def _show_raw(item: Any) -> None:
+    if _in_kernel():
+        from IPython.display import display
+
+        display(item)
+    else:
+        print(repr(item))
 
 
 def _show(item: "Claim | _Table") -> None:
