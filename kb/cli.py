@@ -190,6 +190,47 @@ def manage(project: Project, args: argparse.Namespace) -> int:
         raise UsageError(f"{exc}\nnothing was changed") from exc
 
 
+def reproduce(project: Project, args: argparse.Namespace) -> int:
+    """Run ``kb reproduce`` ([`kb.reproduce`][kb.reproduce]); returns the exit status."""
+    import importlib
+
+    from kb.datasets import DataError
+
+    with_experiments = sorted(p.stem for p in (project.root / "experiments").glob("*.py") if not p.stem.startswith("_"))
+    keys = args.keys or with_experiments
+    unknown = [k for k in keys if k not in with_experiments]
+    if unknown:
+        raise UsageError(f"no experiments for {', '.join(unknown)} (no experiments/KEY.py); papers with experiments: "
+                         f"{', '.join(with_experiments) or 'none'}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.data:
+        if not Path(args.data).is_dir():
+            raise UsageError(f"--data {args.data}: not a folder")
+        os.environ["KB_DATA"] = str(Path(args.data).resolve())
+    sys.path.insert(0, str(project.root))
+    from kb.experiment import load
+
+    try:
+        chosen = {k: load(k) for k in keys}
+    except (ImportError, ValueError, SyntaxError) as exc:
+        _err(f"kb reproduce: {exc}")
+        return EXIT_FAILED
+    ids = {e.id for es in chosen.values() for e in es}
+    if args.only and set(args.only) - ids:
+        raise UsageError(f"--only {' '.join(sorted(set(args.only) - ids))}: no such experiment; there are {', '.join(sorted(ids))}")
+    names = sorted({n for es in chosen.values() for e in es for n in e.data if not args.only or e.id in args.only})
+    try:
+        for name in names:
+            importlib.import_module(f"kb.datasets.{name}").provenance()
+    except DataError as exc:
+        _err(f"kb reproduce: {exc}")
+        return EXIT_FAILED
+    from kb.reproduce import reproduce as run
+
+    return run(project, keys, smoke=args.smoke, jobs=args.jobs, only=set(args.only) if args.only else None)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="Literature-notes knowledge base with executable claims.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -252,6 +293,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--builds-on", nargs="+", metavar="OTHER", default=[], help="papers KEY builds on")
     sp.add_argument("--built-upon-by", nargs="+", metavar="OTHER", default=[], help="papers that build on KEY")
     sp.add_argument("--remove", action="store_true", help="remove these relations instead of adding them")
+    sp = sub.add_parser("reproduce", help="train a paper's experiments (experiments/KEY.py) and freeze their results",
+                        description="Run every arm and seed of the paper's pre-registered experiments, one process per "
+                        "core, and write experiments/_freeze/KEY/*.json all at once when all runs finished. Ctrl-C "
+                        "keeps the finished runs; the same command resumes.")
+    sp.add_argument("keys", nargs="*", metavar="KEY", help="paper keys (default: every paper with experiments)")
+    sp.add_argument("--only", nargs="+", metavar="ID", help="only these experiments (by id)")
+    sp.add_argument("--smoke", action="store_true", help="the smoke setting, two seeds, into build/reproduce-smoke/ "
+                    "(never experiments/_freeze)")
+    sp.add_argument("--data", metavar="DIR", help="a folder holding the data files (else $KB_DATA, then where the "
+                    "packages install them)")
+    sp.add_argument("--jobs", "-j", type=int, default=None, help="runs in parallel (default: one per core)")
     from refimpl.evaluate import add_arguments as evaluate_arguments  # light: torch is imported only to evaluate
 
     evaluate_arguments(sub.add_parser("evaluate", help="ImageNet top-1 of a model with weights you hold, against "
@@ -312,6 +364,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return lint(project, args)
         if args.command in ("rm", "rename", "link"):
             return manage(project, args)
+        if args.command == "reproduce":
+            return reproduce(project, args)
         if args.command == "evaluate":
             from refimpl.evaluate import run as evaluate
 
