@@ -183,7 +183,7 @@ def _in_kernel() -> bool:
     return bool(shell and getattr(shell, "get_ipython", lambda: None)())
 
 
-def show(fig: Figure, caption: str, alt: str, *, width_px: float = PAGE_WIDTH_PX) -> None:
+def show(fig: Figure, caption: str, alt: str, *, width_px: float = PAGE_WIDTH_PX, role: str = "") -> None:
     """Shows ``fig`` in the notebook with its caption and alt text, and closes it.
 
     The output is the PNG of [`render`][kb.figures.render], with the metadata
@@ -195,6 +195,8 @@ def show(fig: Figure, caption: str, alt: str, *, width_px: float = PAGE_WIDTH_PX
         caption: what the figure shows and what to read from it (a sentence or two).
         alt: the content in words for a reader who cannot see it ("Line plot: ... falls from ... to ...").
         width_px: the width the page shows the image at, in CSS px; the page column is 720.
+        role: what the site does with it besides the notebook page (``"experiment:<id>"``: also shown in
+            the note's 实验 section with that experiment's claims); stored as ``metadata.kb.role``.
 
     Raises:
         ValueError: an empty caption or alt text, a width that is not a positive number, or a figure
@@ -216,4 +218,4 @@ def show(fig: Figure, caption: str, alt: str, *, width_px: float = PAGE_WIDTH_PX
 
     display({"image/png": base64.b64encode(rendered.png).decode("ascii"), "text/plain": f"Figure: {caption}"},
             raw=True, metadata={"image/png": {"width": round(rendered.width_px), "height": round(rendered.height_px)},
-                                "kb": {"caption": caption, "alt": alt}})
+                                "kb": {"caption": caption, "alt": alt, **({"role": role} if role else {})}})

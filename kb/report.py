@@ -63,7 +63,7 @@ def detail_lines(claim: dict[str, Any], width: int, why: bool, clipped: bool = T
         elif diffs and clipped:
             lines.append(f"paper {_with_unit(claim['reported'], claim['unit'])}, "
                          f"ours {_with_unit(claim['measured'], claim['unit'])}")
-    if claim.get("reason") and (why or status in ("discrepant", "failed")):
+    if claim.get("reason") and (why or status in ("discrepant", "failed") or claim.get("kind") == "experiment"):
         lines.append(f"why: {claim['reason']}")
     wrapped: list[str] = []
     for line in lines:
@@ -83,9 +83,10 @@ def print_report(runs: Iterable[Any], out: TextIO, width: int | None = None, why
     claims: list[dict[str, Any] | None] = [None]
     for run in runs:
         for c in run.claims:
-            measured = "—" if c["status"] == "reported" else _with_unit(c["measured"], c["unit"])
-            claim_id = c["id"] + (" (ref.)" if c.get("kind") == "reference" else "")
-            rows.append((run.key, claim_id, _with_unit(c["reported"], c["unit"]), measured, c["status"]))
+            measured = "—" if c["status"] == "reported" or c["measured"] is None else _with_unit(c["measured"], c["unit"])
+            claim_id = c["id"] + {"reference": " (ref.)", "experiment": " (exp.)"}.get(c.get("kind"), "")
+            status = f"{c['status']} at toy scale" if c.get("kind") == "experiment" and c["status"] != "stale" else c["status"]
+            rows.append((run.key, claim_id, _with_unit(c["reported"], c["unit"]), measured, status))
             claims.append(c)
     widths = _widths(rows, width)
     for n, (row, claim) in enumerate(zip(rows, claims)):
@@ -99,6 +100,13 @@ def print_report(runs: Iterable[Any], out: TextIO, width: int | None = None, why
     counts = Counter(c["status"] for run in runs for c in run.claims)
     print(file=out)
     print("summary: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES), file=out)
+    experiments = Counter(c["status"] for run in runs for c in run.claims if c.get("kind") == "experiment")
+    if experiments:
+        print("experiments (toy scale, from frozen runs): " + ", ".join(f"{n} {s}" for s, n in experiments.items()), file=out)
+    for run in runs:
+        stale = [c["id"] for c in run.claims if c["status"] == "stale"]
+        if stale:
+            print(f"STALE  {run.key}: {', '.join(stale)}: frozen runs missing or out of date (see why); kb reproduce {run.key}", file=out)
     for run in runs:
         for c in run.claims:
             if c["status"] == "failed":

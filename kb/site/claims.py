@@ -33,7 +33,7 @@ MARKER = "<!-- kb:claims-dashboard -->"
 SHORT = 40
 """A value printed longer than this many characters (or with more than 6 numbers) is collapsed."""
 
-_SORT_STATUSES = ("failed", "discrepant", "reported", "reproduced")
+_SORT_STATUSES = ("failed", "stale", "contradicted", "not-shown", "discrepant", "reported", "reproduced")
 """The order "sort by status" shows: what needs a look first."""
 
 _GLUED = ("%", "×")
@@ -41,6 +41,10 @@ _GLUED = ("%", "×")
 
 _REASON_LABEL = {"reproduced": "Tolerance", "discrepant": "Why they differ", "reported": "Not checked here",
                  "failed": "Why it failed"}
+
+_EXPERIMENT_WORDS = {"reproduced": "reproduced at toy scale", "not-shown": "not shown at toy scale",
+                     "contradicted": "contradicted at toy scale", "stale": "stale: re-run"}
+"""How an experiment claim's badge reads: always with "toy scale" (as [`kb.experiment.VERDICT_WORDS`][kb.experiment.VERDICT_WORDS])."""
 
 
 def badge(status: str, text: Optional[str] = None) -> str:
@@ -146,8 +150,35 @@ def _summary(claim: dict[str, Any], found: list[tuple[str, Any, Any]]) -> str:
     return f"{n} values, {len(found)} differ{'s' if len(found) == 1 else ''}: {shown}{more}"
 
 
+def experiment_values(claim: dict[str, Any]) -> str:
+    """An experiment claim's paper value, each arm's mean ± sd over seeds, the interval and the setting."""
+    rec = claim.get("experiment") or {}
+    rows = [_row("Paper", value_html(claim["reported"], claim.get("unit") or ""))]
+    values_ = rec.get("values") or {}
+    unit = rec.get("metric_unit") or ""
+    for arm in (rec.get("a"), rec.get("b")):
+        v = values_.get(arm) or []
+        if len(v) >= 2:
+            mean = sum(v) / len(v)
+            sd = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5
+            each = ", ".join(f"{x:.2f}" for x in v)
+            rows.append(_row(f"Toy: {md_text(arm)}", f"{mean:.2f} ± {sd:.2f}{(' ' + md_text(unit)) if unit else ''} "
+                             f'<span class="kb-tol">seeds: {md_text(each)}</span>'))
+    iv = rec.get("interval")
+    if iv:
+        rows.append(_row(f"{md_text(rec.get('a'))} − {md_text(rec.get('b'))}",
+                         f"{iv['mean']:+.2f} {md_text(unit)}, 95 % CI [{iv['low']:+.2f}, {iv['high']:+.2f}]"))
+    setting = rec.get("setting") or {}
+    if setting.get("data"):
+        rows.append(_row("Setting", md_text(f"toy scale: {setting['data']}; {setting.get('epochs', '?')} epochs" if "epochs" in setting
+                                            else f"toy scale: {setting['data']}") + f"; {len(rec.get('seeds') or [])} seeds"))
+    return f'<div class="kb-values">{"".join(rows)}</div>'
+
+
 def values(claim: dict[str, Any]) -> str:
     """The reported and the measured value (long ones collapsed, differing elements marked)."""
+    if claim.get("kind") == "experiment":
+        return experiment_values(claim)
     unit = claim.get("unit") or ""
     label = "Reference" if claim.get("kind") == "reference" else "Reported"
     measured = claim.get("measured")
@@ -184,15 +215,17 @@ def card(claim: dict[str, Any], notebook: Optional[str], paper: str = "") -> str
         statement = (f'<span class="kb-cell-of">{md_text(whole)}: </span>'
                      f'{md_text(cell["row"])} · {md_text(cell["column"])}')
     reason = ""
+    experiment = claim.get("kind") == "experiment"
     if claim.get("reason"):
-        reason = (f'<p class="kb-reason"><span class="kb-v-label">{_REASON_LABEL.get(status, "Why")}</span> '
+        label = "Toy-scale result" if experiment else _REASON_LABEL.get(status, "Why")
+        reason = (f'<p class="kb-reason"><span class="kb-v-label">{label}</span> '
                   f'{md_text(claim["reason"])}</p>')
     where = f'<span class="kb-card-paper">{md_text(paper)}</span> ' if paper else ""
     return (
         f'<div class="kb-card kb-card-{html_text(status)}" data-status="{html_text(status)}" '
         f'data-paper="{html_text(claim["paper"])}" data-id="{html_text(claim["id"])}" '
         f'data-kind="{html_text(claim.get("kind") or "paper")}" markdown>\n'
-        f'<div class="kb-card-head" markdown="span">{badge(status)} {where}{link} '
+        f'<div class="kb-card-head" markdown="span">{badge(status, _EXPERIMENT_WORDS.get(status) if experiment else None)} {where}{link} '
         f'<span class="kb-source">{md_text(claim["source"])}</span></div>\n'
         f'<p class="kb-statement">{statement}</p>\n{values(claim)}\n{reason}\n</div>\n'
     )
@@ -231,11 +264,22 @@ def claim_list(claims: list[dict[str, Any]], notebook: Optional[str], paper: str
     return "".join(out)
 
 
+def experiments_block(claims: list[dict[str, Any]], notebook: Optional[str], paper: str = "") -> str:
+    """The experiment claims under their own title (``""`` when there are none)."""
+    found = [c for c in claims if c.get("kind") == "experiment"]
+    if not found:
+        return ""
+    return ('<div class="kb-group kb-experiments" markdown>\n<p class="kb-group-title">Experiments at toy scale '
+            '<span class="kb-group-count">the paper\'s findings re-run on small real data, pre-registered, over seeds; '
+            'a verdict holds for this toy setting only</span></p>\n' + claim_list(found, notebook, paper) + "</div>\n")
+
+
 def claims_blocks(claims: list[dict[str, Any]], notebook: Optional[str], paper: str = "") -> str:
-    """The paper's own claims, then (apart) the values from outside references."""
-    own = [c for c in claims if c.get("kind", "paper") != "reference"]
+    """The paper's own claims, then (apart) the experiments at toy scale and the values from outside references."""
+    own = [c for c in claims if c.get("kind", "paper") == "paper"]
     outside = [c for c in claims if c.get("kind") == "reference"]
     text = f'<div class="kb-claims" markdown>\n{claim_list(own, notebook, paper)}</div>\n'
+    text += experiments_block(claims, notebook, paper)
     if outside:
         text += ('<div class="kb-group kb-references" markdown>\n<p class="kb-group-title">Outside references '
                  '<span class="kb-group-count">values from other implementations or papers, compared with ours; '

@@ -128,7 +128,13 @@ _EXTENSIONS = {"image/svg+xml": ".svg", "image/png": ".png", "image/jpeg": ".jpg
 
 
 def architecture_figure(site: Site, key: str) -> str:
-    """The notebook's architecture figure for the paper's note (``KEY.md``), ``""`` when it has none.
+    """The notebook's architecture figure for the paper's note (``KEY.md``), ``""`` when it has none."""
+    found = role_figures(site, key, ARCHITECTURE)
+    return found[0] if found else ""
+
+
+def role_figures(site: Site, key: str, role: str) -> list[str]:
+    """The notebook's figures whose ``metadata.kb.role`` is ``role``, for the paper's note (``KEY.md``).
 
     The image is the file the notebook page shows (``notebooks/KEY/figure_<cell>_<n>.<ext>``, named as
     nbconvert names it), with the caption and alt text the notebook gave it, so the note's figure is
@@ -137,22 +143,23 @@ def architecture_figure(site: Site, key: str) -> str:
 
     path = site.project.executed / f"{key}.ipynb"
     if key not in site.runs or not path.is_file():
-        return ""
+        return []
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
+        return []
+    found = []
     for cell_index, cell in enumerate(nb.get("cells", [])):
         for index, output in enumerate(cell.get("outputs", []) or []):
             words = (output.get("metadata") or {}).get("kb")
-            if not isinstance(words, dict) or words.get("role") != ARCHITECTURE:
+            if not isinstance(words, dict) or words.get("role") != role:
                 continue
             mime = next((m for m in _EXTENSIONS if m in (output.get("data") or {})), None)
             if mime is None:
                 continue
             name = f"notebooks/{key}/{FIGURE_NAME}_{cell_index}_{index}{_EXTENSIONS[mime]}"
-            return figure({"metadata": {**output.get("metadata", {}), "filenames": {mime: name}}}, mime)
-    return ""
+            found.append(figure({"metadata": {**output.get("metadata", {}), "filenames": {mime: name}}}, mime))
+    return found
 
 
 _TEX_SYMBOLS = {

@@ -26,6 +26,9 @@ from kb.site.model import Site, SiteError
 from kb.site_safety import html_text, md_text, one_line, url_path
 
 CLAIMS_MARKER = "<!-- kb:claims -->"
+
+EXPERIMENTS_MARKER = "<!-- kb:experiments -->"
+"""Where a note's 实验 section gets the paper's experiments at toy scale: their claims and figures."""
 """Where a note gets its claims table; a note without it gets them at the end, under "Claims"."""
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
@@ -289,10 +292,31 @@ def _after_title(markdown: str, text: str) -> str:
     return markdown[: match.end()] + "\n\n" + text + markdown[match.end():]
 
 
+def experiments_section(site: Site, key: str) -> str:
+    """The experiments' claims and, after each experiment's claims, its figure from the executed notebook."""
+    from kb.site.notebooks import role_figures  # kb.site.notebooks imports this module
+
+    found = [c for c in site.claims(key) if c.get("kind") == "experiment"]
+    if not found:
+        return ('<p class="kb-verified">No experiment of this paper has been re-run here yet '
+                '(<code>experiments/KEY.py</code>, then <code>kb reproduce KEY</code>).</p>\n')
+    notebook = site.notebook_page(key)
+    blocks = []
+    for experiment_id in dict.fromkeys((c.get("experiment") or {}).get("experiment") for c in found):
+        group = [c for c in found if (c.get("experiment") or {}).get("experiment") == experiment_id]
+        title = (group[0].get("experiment") or {}).get("title") or experiment_id
+        blocks.append(f'<p class="kb-group-title">{md_text(title)} <span class="kb-group-count">toy scale</span></p>\n'
+                      f'<div class="kb-claims" markdown>\n{claims.claim_list(group, notebook)}</div>\n')
+        blocks.extend(f"{fig}\n" for fig in role_figures(site, key, f"experiment:{experiment_id}"))
+    return "\n".join(blocks) + "\n"
+
+
 def page(site: Site, key: str, text: str) -> str:
     """The staged note of paper ``key``, made from the author's ``text``."""
     paper = site.papers[key]
     body = body_of(text)
+    if EXPERIMENTS_MARKER in body:
+        body = body.replace(EXPERIMENTS_MARKER, experiments_section(site, key))
     if CLAIMS_MARKER in body:
         body = body.replace(CLAIMS_MARKER, claims.section(site, key))
     else:  # a note still being written: the claims (and when they were verified) go at the end

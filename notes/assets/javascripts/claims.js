@@ -4,8 +4,8 @@
 // also runs after instant navigation.
 (function () {
   "use strict";
-  var STATUSES = ["reproduced", "discrepant", "reported", "failed"];  // kb.claims.STATUSES, as the counts list them
-  var STATUS_ORDER = ["failed", "discrepant", "reported", "reproduced"];  // sorting by status: what needs a look first
+  var STATUSES = ["reproduced", "discrepant", "reported", "failed", "not-shown", "contradicted", "stale"];  // kb.claims.STATUSES, as the counts list them
+  var STATUS_ORDER = ["failed", "stale", "contradicted", "not-shown", "discrepant", "reported", "reproduced"];  // sorting by status: what needs a look first
 
   function kbClaimsDashboard() {
     var root = document.querySelector(".kb-dashboard");
