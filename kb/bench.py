@@ -39,7 +39,8 @@ from typing import Callable, Optional
 
 from kb.project import Project, find_root
 
-COPY = ("kb", "refimpl", "notes", "notebooks", "templates", "mkdocs.yml", "requirements.lock", "pyproject.toml")
+COPY = ("kb", "refimpl", "notes", "notebooks", "experiments", "templates", "mkdocs.yml", "requirements.lock",
+        "pyproject.toml")
 
 
 @dataclass
@@ -261,6 +262,54 @@ def bench_meta_analysis(repeat: int) -> list[Row]:
     ]
 
 
+def bench_training(repeat: int) -> list[Row]:
+    """The experiment tier's training loop against the same steps written inline (ResNet-20, one thread)."""
+    import torch
+    import torch.nn.functional as F
+
+    from kb.datasets import DataError
+    from kb.training import classify
+    from refimpl.resnet import CifarResNet
+
+    setting = {"train": 1000, "test": 100, "input": 32, "epochs": 1, "batch": 64, "lr": 0.1, "momentum": 0.9,
+               "weight_decay": 1e-4}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x, y, _, _ = classify.data(setting)
+    except DataError as exc:
+        print(f"bench: training rows skipped: {exc}", file=sys.stderr)
+        return []
+
+    def ours() -> None:
+        torch.manual_seed(0)
+        classify.train(CifarResNet(20, 10, 1), setting, 0, lambda done, total: None)
+
+    def plain() -> None:
+        torch.manual_seed(0)
+        model = CifarResNet(20, 10, 1)
+        optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        model.train()
+        for k in range(0, len(x), 64):
+            loss = F.cross_entropy(model(x[k:k + 64]), y[k:k + 64])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+
+    try:
+        baseline = timed(plain, repeat)
+        rows = [Row("training, plain PyTorch loop: ResNet-20, 1000 Fashion-MNIST images, batch 64, 1 thread", None, baseline,
+                    f"{1000 / statistics.median(baseline):.0f} images/s")]
+        loop = timed(ours, repeat)
+    finally:
+        torch.set_num_threads(threads)
+    rows.append(Row("… the same with `kb.training.classify.train` (schedule, progress, error curve, test pass)",
+                    round(1.5 * statistics.median(baseline), 2), loop,
+                    f"{1000 / statistics.median(loop):.0f} images/s; target: 1.5 × the plain loop"))
+    return rows
+
+
 TEMPLATE = "Bench2020Template"
 
 
@@ -365,6 +414,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows += bench_check_and_build(root, work, args.repeat)
         print("bench: meta analysis …", file=sys.stderr, flush=True)
         rows += bench_meta_analysis(args.repeat)
+        print("bench: training loop …", file=sys.stderr, flush=True)
+        rows += bench_training(args.repeat)
         if not args.skip_scale:
             sizes = sorted(int(s) for s in args.sizes.split(","))
             print(f"bench: scale {sizes} …", file=sys.stderr, flush=True)
