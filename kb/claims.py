@@ -466,10 +466,9 @@ class Ledger:
         if any(r["values"].get(r["a"]) for r in records):
             fig, caption, alt = exp.figure(records, experiment)
             figures.show(fig, caption=caption, alt=alt, role=role)
-            frozen = exp.load_frozen(exp.freeze_path(exp.find_root(), self.paper, experiment.id))
-            drawers = ([exp.curves_figure] if experiment.curve else []) + list(experiment.figures)
-            for draw in drawers:
-                fig, caption, alt = draw(experiment, frozen)
+            if experiment.curve:
+                frozen = exp.load_frozen(exp.freeze_path(exp.find_root(), self.paper, experiment.id))
+                fig, caption, alt = exp.curves_figure(experiment, frozen)
                 figures.show(fig, caption=caption, alt=alt, role=role)
         return records
 

@@ -279,5 +279,128 @@ ledger.reported("sec4-bn-helps", "3D with batch norm gives the best semi-automat
                 "except on one test volume", "Tables 1 and 3", reported="qualitative",
                 reason="per-cell IoU values could not be confirmed in a copy of the paper here, and they need the data set")
 
+# %% [markdown]
+# ## 实验 at toy scale — what the paper found, re-run
+#
+# 3D U-Net's training from sparse annotation (Secs. 2–4: a few annotated slices, unlabelled voxels weighted 0) against the same network trained on every voxel, re-run at **toy scale, one image** on a real brain MRI (the Colin27 T1 volume with the AAL atlas's hand-drawn hippocampus, from Debian's `mricron-data`; the left hemisphere to train, the right one mirrored to test), with the paper's own blocks and losses from `refimpl/`.
+# The configuration, the arms, the seeds $0 \ldots n-1$ and the decision rule (the paired difference over seeds
+# and its 95 % interval) are fixed in `experiments/Cicek2016MICCAI.py` before the first run; every run is shown. The runs are
+# frozen in `experiments/_freeze/Cicek2016MICCAI/` with their provenance: nothing trains here, and `kb reproduce Cicek2016MICCAI` re-runs
+# them. If a file the runs used changes, the claims below turn **stale**. A verdict holds for this toy setting only
+# (one image, split in two), not for the challenge data sets of the paper.
+
+# %%
+from kb.experiment import load as load_experiments
+
+for experiment in load_experiments(ledger.paper):
+    ledger.experiment(experiment)
+
+# %%
+from matplotlib.lines import Line2D  # noqa: E402
+
+from kb.datasets import DataError  # noqa: E402
+from kb.experiment import find_root, freeze_path, load_frozen  # noqa: E402
+from kb.training.segment import hemispheres, sparse_annotation  # noqa: E402
+
+
+def overlay(ax, image, foreground, labelled=None, outline=None):
+    """T1 in grey, ``foreground`` in orange, ``labelled`` background tinted blue, ``outline`` in blue.
+
+    Arrays are (horizontal, vertical) voxel axes, e.g. (x, y) for an axial slice; drawn with the second axis up.
+    """
+    ax.imshow(image.T, cmap="gray", origin="lower")
+    if labelled is not None:
+        ax.imshow(np.ma.masked_where(~labelled | foreground, labelled).T, cmap=ListedColormap(["#0072B2"]),
+                  alpha=0.4, origin="lower")
+    ax.imshow(np.ma.masked_equal(foreground, 0).T, cmap=ListedColormap(["#E69F00"]), alpha=0.85, origin="lower")
+    if outline is not None:
+        ax.contour(outline.T, levels=[0.5], colors="#0072B2", linewidths=1)
+    ax.set(xticks=[], yticks=[])
+
+
+def sparse_annotation_figure(experiment, frozen):
+    """Top: the sparse arm's labels on the training hemisphere; bottom: the test slice of seed 0; caption from runs."""
+    runs = frozen["runs"]
+    seed0 = {r["arm"]: r for r in runs if r["seed"] == 0}
+    setting = frozen["registration"]["setting"]
+    try:
+        train = hemispheres(setting["structure"], setting["factor"], tuple(setting["shape"]))
+    except DataError:  # Debian's mricron-data is not installed here: the test slice only
+        train = None
+    fig, axes = plt.subplots(2 if train else 1, 4, figsize=(7.2, 4.5 if train else 2.3), squeeze=False)
+    if train:
+        labels, planes = sparse_annotation(train.train_mask, setting["planes"], UNLABELED)
+        where = np.argwhere(train.train_mask)
+        low, high = np.maximum(where.min(0) - 4, 0), where.max(0) + 5  # the hippocampus's box, 4 voxels of margin
+        labels, t1 = (v[tuple(slice(a, b) for a, b in zip(low, high))] for v in (labels, train.train_image))
+        between = (planes["z"][0] + planes["z"][1]) // 2  # an axial slice between the two labelled ones
+        views = [("axial", "z", planes["z"][0]), ("coronal", "y", planes["y"][0]), ("sagittal", "x", planes["x"][0]),
+                 ("axial", "z", between)]
+        for ax, (view, name, i) in zip(axes[0], views):
+            axis = "xyz".index(name)
+            cut = np.take(labels, i - low[axis], axis=axis)
+            overlay(ax, np.take(t1, i - low[axis], axis=axis), cut == 1, labelled=cut != UNLABELED)
+            ax.set_title(f"{view}, {name} = {i}" + ("" if i in planes[name] else "\n(not labelled)"))
+        axes[0, 0].set_ylabel("left: sparse labels")
+    shown = seed0["sparse"]["extras"]["figure"]
+    image, truth = np.array(shown["image"]), np.array(shown["truth"], bool)
+    overlay(axes[-1, 0], image, np.zeros_like(truth))
+    axes[-1, 0].set_title(f"T1, z = {shown['z']}")
+    axes[-1, 0].set_ylabel("right: test, seed 0")
+    overlay(axes[-1, 1], image, truth)
+    axes[-1, 1].set_title("true hippocampus")
+    empty = []
+    for ax, arm in zip(axes[-1, 2:], ("sparse", "dense")):
+        predicted = np.array(seed0[arm]["extras"]["figure"]["prediction"], bool)
+        overlay(ax, image, predicted, outline=truth)
+        ax.set_title(f"{arm} arm" + ("" if predicted.any() else "\n(none predicted)"))
+        empty += [] if predicted.any() else [arm]
+    fig.legend(handles=[Patch(color="#E69F00", label="hippocampus (label or prediction)")]
+               + ([Patch(color="#0072B2", alpha=0.4, label="labelled background")] if train else [])
+               + [Line2D([], [], color="#0072B2", label="true outline")], loc="outside lower center", ncol=3)
+
+    def mean(arm, metric):
+        return np.mean([r["metrics"][metric] for r in runs if r["arm"] == arm])
+
+    n = len({r["seed"] for r in runs})
+    voxels = seed0["sparse"]["extras"]["voxels"]
+    caption = (
+        "Toy scale, one image (Colin27 T1, Holmes et al. 1998, and AAL atlas, Tzourio-Mazoyer et al. 2002, Debian "
+        "mricron-data; 2 mm voxels; lateral on the left in axial and coronal views, posterior in sagittal ones; up is "
+        "anterior in axial views, superior in the others). "
+        + ("Top: what the sparse arm learns from, on the left hemisphere: the planes "
+           + ", ".join(f"{a} = {' and '.join(map(str, planes[a]))}" for a in "xyz")
+           + f" ({setting['planes']} per axis, evenly inside the hippocampus), labelled whole, "
+           f"{voxels['labelled']:,} of {voxels['hemisphere']:,} voxels "
+           f"({100 * voxels['labelled'] / voxels['hemisphere']:.1f} %); one plane per axis is shown, and an axial "
+           "slice between two labelled ones, crossed only by the sagittal and coronal planes. Bottom: the"
+           if train else "The")
+        + f" axial slice z = {shown['z']} through the test hippocampus (the right hemisphere mirrored onto the "
+        "left) and each arm's seed-0 prediction. IoU of the whole test hippocampus, seed 0: "
+        f"{seed0['sparse']['metrics']['iou']:.2f} from the sparse labels, {seed0['dense']['metrics']['iou']:.2f} from "
+        f"every voxel; mean over {n} seeds {mean('sparse', 'iou'):.2f} against {mean('dense', 'iou'):.2f}, a ratio "
+        f"sparse / dense of {mean('sparse', 'iou') / max(mean('dense', 'iou'), 1e-12):.2f}."
+    )
+    alt = (
+        ("Two rows of four small grey MRI crops around the hippocampus. Top row: a labelled axial, coronal and "
+         "sagittal plane of the training hemisphere, the hippocampus in orange on blue-tinted labelled background, "
+         f"and an unlabelled axial slice where only {setting['planes']} vertical and {setting['planes']} horizontal "
+         "lines of voxels are labelled. "
+         "Bottom row: " if train else "Four small grey MRI crops around the hippocampus: ")
+        + "the test T1 slice, the true hippocampus in orange, and the sparse and the dense arm's predictions in "
+        "orange with the true outline in blue"
+        + "".join(f"; the {arm} arm predicts no hippocampus on this slice" for arm in empty)
+        + f". Test IoU, seed 0: {seed0['sparse']['metrics']['iou']:.2f} (sparse) and "
+        f"{seed0['dense']['metrics']['iou']:.2f} (dense)."
+    )
+    return fig, caption, alt
+
+
+(experiment,) = load_experiments(ledger.paper)
+frozen = load_frozen(freeze_path(find_root(), ledger.paper, experiment.id))
+if frozen is not None:  # no frozen runs yet: nothing to draw
+    fig, caption, alt = sparse_annotation_figure(experiment, frozen)
+    figures.show(fig, caption=caption, alt=alt, role=f"experiment:{experiment.id}")
+
 # %%
 ledger.summary()

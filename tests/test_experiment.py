@@ -245,3 +245,10 @@ def test_a_floor_keeps_two_arms_that_learned_nothing_from_agreeing(tmp_path):
     assert verify([claim], "Tiny2020Test") == []
     with pytest.raises(ValueError, match="floor needs `why_floor`"):
         comparison(floor=0.3)
+
+
+def test_the_readme_shows_the_frozen_results_as_they_are():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- kb:experiment-results -->\n", "<!-- /kb:experiment-results -->"
+    shown = text[text.index(start) + len(start):text.index(end)]
+    assert shown == exp.results_markdown(ROOT), "README's results table is out of date: paste kb.experiment.results_markdown(root)"
