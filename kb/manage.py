@@ -37,7 +37,7 @@ from kb.suggest import did_you_mean
 
 BIBLIOGRAPHY = "notes/references.bib"
 
-SEARCHED = (("notes", "*.md"), ("notebooks", "*.py"), ("refimpl", "**/*.py"), ("tests", "**/*.py"))
+SEARCHED = (("notes", "*.md"), ("notebooks", "*.py"), ("refimpl", "**/*.py"), ("tests", "**/*.py"), ("experiments", "*.py"))
 """Where ``kb rename`` replaces the key and ``kb rm`` looks for what would break: (folder, pattern)."""
 
 Changes = dict[str, Optional[str]]
@@ -62,6 +62,12 @@ class PaperFiles:
     notebook: Optional[str]
     module: Optional[str]
     """The ``refimpl`` module's name (``mobilenet_v2``), or ``None``."""
+
+    def experiment_files(self, root: Path) -> list[str]:
+        """``experiments/KEY.py`` and its frozen results ``experiments/_freeze/KEY/*.json``, those that exist."""
+        files = [f"experiments/{self.key}.py"] if (root / "experiments" / f"{self.key}.py").is_file() else []
+        frozen = root / "experiments" / "_freeze" / self.key
+        return files + [p.relative_to(root).as_posix() for p in sorted(frozen.glob("*.json"))] if frozen.is_dir() else files
 
     def module_files(self, root: Path) -> list[str]:
         """The module's file (or a package's files) and its test, those that exist."""
@@ -197,7 +203,7 @@ def plan_rm(project: Project, key: str, force: bool = False) -> tuple[Changes, l
         done.append(f"{rel}: builds_on no longer names {key}")
     shared = sorted(other for other, path in notes.items() if other != key and target.module
                     and read_front_matter(read_utf8(path, _rel(project, path))).get("refimpl") == f"refimpl.{target.module}")
-    own = [target.note] + ([target.notebook] if target.notebook else [])
+    own = [target.note] + ([target.notebook] if target.notebook else []) + target.experiment_files(project.root)
     own += target.module_files(project.root) if not shared else []
     if shared:
         done.append(f"kept refimpl.{target.module} and its test: {', '.join(shared)} use{'s' if len(shared) == 1 else ''} it too")
@@ -295,6 +301,9 @@ def plan_rename(project: Project, old: str, new: str) -> tuple[Changes, list[str
     moves = {target.note: f"notes/{new}.md"}
     if target.notebook == f"notebooks/{old}.py":
         moves[target.notebook] = f"notebooks/{new}.py"
+    experiments = target.experiment_files(project.root)
+    for rel in experiments:  # the experiments module, and the frozen runs (stale under the new key until kb reproduce)
+        moves[rel] = f"experiments/{new}.py" if rel == f"experiments/{old}.py" else f"experiments/_freeze/{new}/{Path(rel).name}"
     if len(renames) > 1:
         m, nm = target.module, renames[target.module]
         for rel in target.module_files(project.root):
@@ -304,7 +313,9 @@ def plan_rename(project: Project, old: str, new: str) -> tuple[Changes, list[str
                 moves[rel] = {f"refimpl/{m}.py": f"refimpl/{nm}.py", f"tests/test_{m}.py": f"tests/test_{nm}.py"}[rel]
     module_only = [(_word(f"refimpl.{a}"), f"refimpl.{b}") for a, b in list(renames.items())[1:]]
     changes: Changes = {}
-    for rel, text in _texts(project).items():
+    texts = _texts(project)
+    texts.update({rel: read_utf8(project.root / rel, rel) for rel in experiments if rel.endswith(".json")})
+    for rel, text in texts.items():
         if rel.startswith("tests/") and rel not in moves:  # the tooling's tests: only their imports of a renamed module
             lines = text.splitlines(keepends=True)
             for n in _imports(text, target.module) if module_only else []:
@@ -332,6 +343,8 @@ def plan_rename(project: Project, old: str, new: str) -> tuple[Changes, list[str
             elsewhere.append(rel)
     elsewhere.sort()
     notes = [f"still names {old} (not edited: tooling, its tests and documentation): {rel}" for rel in elsewhere]
+    if any(rel.endswith(".json") for rel in experiments):
+        notes.append(f"the frozen experiments moved to experiments/_freeze/{new}/ are stale until kb reproduce {new}")
     return changes, notes
 
 

@@ -448,3 +448,30 @@ def test_apply_changes_creates_folders_and_removes_them_on_failure(tmp_path, mon
 def test_suggest_gives_the_nearest_known_names(name, expected):
     known = ["Howard2017arxiv", "Howard2019arxiv", "Sandler2018CVPR", "He2016CVPR", "Hu2018CVPR", "Milletari20163DV"]
     assert suggest(name, known) == expected
+
+
+# --------------------------------------------------------------------------- a paper's experiments
+
+def with_experiments(repo: Path, key: str = "A2020X") -> None:
+    (repo / "experiments" / "_freeze" / key).mkdir(parents=True)
+    (repo / "experiments" / f"{key}.py").write_text(f'"""The experiments of {key}."""\nEXPERIMENTS = ()\n', encoding="utf-8")
+    frozen = f'{{\n "schema": 1,\n "paper": "{key}",\n "inputs": {{"experiments/{key}.py": "0"}}\n}}\n'
+    (repo / "experiments" / "_freeze" / key / "toy.json").write_text(frozen, encoding="utf-8")
+
+
+def test_rm_removes_the_papers_experiments_and_frozen_results(repo):
+    with_experiments(repo, "C2022Z")
+    assert kb("rm", "C2022Z") == 0
+    assert not (repo / "experiments" / "C2022Z.py").exists()
+    assert not list((repo / "experiments").rglob("*.json"))
+
+
+def test_rename_moves_the_experiments_and_says_they_are_stale(repo, capsys):
+    with_experiments(repo)
+    assert kb("rename", "A2020X", "Able2020NeurIPS") == 0
+    out = capsys.readouterr().out
+    assert not (repo / "experiments" / "A2020X.py").exists()
+    assert "Able2020NeurIPS" in (repo / "experiments" / "Able2020NeurIPS.py").read_text(encoding="utf-8")
+    frozen = (repo / "experiments" / "_freeze" / "Able2020NeurIPS" / "toy.json").read_text(encoding="utf-8")
+    assert '"paper": "Able2020NeurIPS"' in frozen
+    assert "stale until kb reproduce Able2020NeurIPS" in out
