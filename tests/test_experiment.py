@@ -252,3 +252,50 @@ def test_the_readme_shows_the_frozen_results_as_they_are():
     start, end = "<!-- kb:experiment-results -->\n", "<!-- /kb:experiment-results -->"
     shown = text[text.index(start) + len(start):text.index(end)]
     assert shown == exp.results_markdown(ROOT), "README's results table is out of date: paste kb.experiment.results_markdown(root)"
+
+
+def test_the_site_says_toy_scale_and_stale_where_a_verdict_is_shown(tmp_path):
+    from kb.site import claims as site_claims
+
+    e = tiny_experiment()
+    (tmp_path / "helper.py").write_text("X = 1\n")
+    write_project(tmp_path, frozen_for(e, {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]},
+                                       {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
+    ledger = Ledger("Tiny2020Test")
+    exp.record(ledger, e, root=tmp_path)
+    current = ledger.claims[0].to_json()
+    card = site_claims.card(current, "notebooks/Tiny2020Test.md")
+    assert "reproduced at toy scale" in card and "seeds: 2.00, 3.00, 4.50" in card and "95 % CI" in card
+    assert 'data-kind="experiment"' in card
+    block = site_claims.claims_blocks([current], None)
+    assert "Experiments at toy scale" in block
+    (tmp_path / "helper.py").write_text("X = 2\n")
+    ledger = Ledger("Tiny2020Test")
+    exp.record(ledger, e, root=tmp_path)
+    stale = site_claims.card(ledger.claims[0].to_json(), None)
+    assert 'data-status="stale"' in stale and "stale: re-run" in stale and "kb reproduce Tiny2020Test" in stale
+    assert "reproduced" not in stale.split("Toy-scale result")[0]
+
+
+def test_kb_checks_table_says_toy_scale_and_names_stale_papers(tmp_path):
+    import io
+
+    from kb.execute import Run
+    from kb.report import print_report
+
+    e = tiny_experiment()
+    (tmp_path / "helper.py").write_text("X = 1\n")
+    write_project(tmp_path, frozen_for(e, {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]},
+                                       {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
+    ledger = Ledger("Tiny2020Test")
+    exp.record(ledger, e, root=tmp_path)
+    out = io.StringIO()
+    print_report([Run("Tiny2020Test", [c.to_json() for c in ledger.claims])], out, width=160)
+    assert "reproduced at toy scale" in out.getvalue() and "c (exp.)" in out.getvalue()
+    (tmp_path / "helper.py").write_text("X = 2\n")
+    ledger = Ledger("Tiny2020Test")
+    exp.record(ledger, e, root=tmp_path)
+    out = io.StringIO()
+    print_report([Run("Tiny2020Test", [c.to_json() for c in ledger.claims])], out, width=160)
+    assert "STALE  Tiny2020Test: c: frozen runs missing or out of date (see why); kb reproduce Tiny2020Test" in out.getvalue()
+    assert "helper.py changed" in out.getvalue()
