@@ -489,5 +489,21 @@ from kb.experiment import load as load_experiments
 for experiment in load_experiments(ledger.paper):
     ledger.experiment(experiment)
 
+# %% [markdown]
+# What each toy arm costs at 32 × 32, counted on the `meta` device from the same models the runs trained
+# (Table 4 at 224²: the full network costs 8.6 × the separable one's Mult-Adds).
+
+# %%
+from experiments.Howard2017arxiv import BODIES  # noqa: E402
+
+costs = {}
+for experiment in load_experiments(ledger.paper):
+    for arm, options in experiment.arms.items():
+        toy = analyse(on_meta(MobileNetV1, options["alpha"], 10, 1, separable=options["separable"],
+                              body=BODIES[options.get("body", "full")]), (1, 1, 32, 32))
+        print(f"{experiment.id:26} {arm:16} {toy.madds / 1e6:6.2f}M Mult-Adds  {toy.params / 1e6:5.3f}M parameters")
+        costs[arm] = toy.madds
+print(f"full / separable at 32²: {costs['full'] / costs['separable']:.1f} × the Mult-Adds")
+
 # %%
 ledger.summary()
