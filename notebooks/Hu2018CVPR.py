@@ -415,5 +415,20 @@ from kb.experiment import load as load_experiments
 for experiment in load_experiments(ledger.paper):
     ledger.experiment(experiment)
 
+# %% [markdown]
+# What the SE blocks cost in the toy networks (Table 2's "relative GFLOPs" side): parameters and multiply-adds
+# at 32 × 32, counted on the `meta` device from the same models the runs trained.
+
+# %%
+from experiments.Hu2018CVPR import se_resnet  # noqa: E402
+
+(experiment,) = load_experiments(ledger.paper)
+base = None
+for arm, options in experiment.arms.items():
+    toy = analyse(on_meta(se_resnet, experiment.setting["depth"], 1, options["reduction"]), (1, 1, 32, 32))
+    base = base or toy
+    print(f"{arm:10} {toy.params:7d} parameters (+{100 * (toy.params / base.params - 1):4.1f} %)  "
+          f"{toy.madds / 1e6:6.2f}M multiply-adds (+{100 * (toy.madds / base.madds - 1):4.2f} %)")
+
 # %%
 ledger.summary()
