@@ -58,9 +58,15 @@ def counts(claims: list[dict[str, Any]]) -> Counter:
 
 
 def count_badges(claims: list[dict[str, Any]]) -> str:
-    """``✓ 12 reproduced ≠ 1 discrepant``, or ``no claims``."""
-    tally = counts(claims)
-    return " ".join(badge(s, f"{tally[s]} {s}") for s in STATUSES if tally[s]) or "no claims"
+    """``✓ 12 reproduced ≠ 1 discrepant``, then the experiments' verdicts apart and "at toy scale"; or ``no claims``."""
+    tally = counts([c for c in claims if c.get("kind") != "experiment"])
+    text = " ".join(badge(s, f"{tally[s]} {s}") for s in STATUSES if tally[s])
+    toy = counts([c for c in claims if c.get("kind") == "experiment"])
+    if toy:
+        words = {"not-shown": "not shown", "stale": "stale"}
+        shown = " ".join(badge(s, f"{toy[s]} {words.get(s, s)}") for s in STATUSES if toy[s])
+        text += f' <span class="kb-toy-counts">experiments at toy scale: {shown}</span>'
+    return text.strip() or "no claims"
 
 
 def anchor(claim: dict[str, Any]) -> str:
