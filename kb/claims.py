@@ -524,7 +524,7 @@ class Ledger:
     def summary(self) -> str:
         """Counts per status; run as a script (``python notebooks/KEY.py``) it exits 1 if a claim failed."""
         counts = {s: sum(c.status == s for c in self.claims) for s in STATUSES}
-        text = f"{self.paper}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+        text = f"{self.paper}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if s in STATUSES[:4] or n)
         if not _in_kernel() and self.failed:
             print(text)
             raise SystemExit(1)

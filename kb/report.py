@@ -99,14 +99,17 @@ def print_report(runs: Iterable[Any], out: TextIO, width: int | None = None, why
                 print(line, file=out)
     counts = Counter(c["status"] for run in runs for c in run.claims)
     print(file=out)
-    print("summary: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES), file=out)
+    print("summary: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES if s in STATUSES[:4] or counts.get(s)),
+          file=out)
     experiments = Counter(c["status"] for run in runs for c in run.claims if c.get("kind") == "experiment")
     if experiments:
-        print("experiments (toy scale, from frozen runs): " + ", ".join(f"{n} {s}" for s, n in experiments.items()), file=out)
+        line = "experiments (toy scale, from frozen runs): " + ", ".join(f"{n} {s}" for s, n in experiments.items())
+        print("\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent="  ")), file=out)
     for run in runs:
         stale = [c["id"] for c in run.claims if c["status"] == "stale"]
         if stale:
-            print(f"STALE  {run.key}: {', '.join(stale)}: frozen runs missing or out of date (see why); kb reproduce {run.key}", file=out)
+            line = f"STALE  {run.key}: {', '.join(stale)}: frozen runs missing or out of date (see why); kb reproduce {run.key}"
+            print("\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent="  ")), file=out)
     for run in runs:
         for c in run.claims:
             if c["status"] == "failed":
