@@ -61,8 +61,21 @@ SCHEMA = 1
 """Version of the frozen files' format."""
 
 BOOKKEEPING = frozenset({"kb/__init__.py", "kb/experiment.py", "kb/reproduce.py", "kb/claims.py", "kb/project.py",
-                         "kb/execute.py", "kb/kernels.py", "kb/locks.py", "experiments/__init__.py"})
-"""Files the runner imports to record runs but which compute nothing a run returns: not inputs of an experiment."""
+                         "kb/execute.py", "kb/kernels.py", "kb/locks.py", "experiments/__init__.py", "kb/cli.py"})
+"""Files the runner imports to record runs but which compute nothing a run returns: not inputs of an experiment.
+
+``kb/cli.py`` (and the ``kb/site/`` modules it imports) are there because a spawned process imports its
+parent's main module, the ``kb`` command, before it runs anything."""
+
+NOT_INPUTS = ("data/", "kb/site/")
+"""Prefixes of checkout paths that are never an experiment's inputs: ``data/`` holds downloaded data files,
+which are identified by the checksums their loader verifies (in the provenance's ``data``), not by where a
+copy lies; ``kb/site/`` renders pages."""
+
+
+def is_input(rel: str) -> bool:
+    """Whether a checkout file a run read counts as an input of its experiment."""
+    return rel not in BOOKKEEPING and not rel.startswith(NOT_INPUTS)
 
 
 @dataclass(frozen=True)
@@ -361,6 +374,8 @@ def stale_reasons(root: Path, experiment: Experiment, frozen: Optional[dict[str,
         changed = sorted(k for k, v in experiment.registration().items() if json.loads(json.dumps(v)) != frozen["registration"].get(k))
         reasons.append(f"the registered {', '.join(changed) or 'configuration'} changed since the runs")
     for rel, digest in sorted(frozen["provenance"]["inputs"].items()):
+        if not is_input(rel):
+            continue
         path = Path(root) / rel
         if not path.is_file():
             reasons.append(f"{rel} is gone")

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from kb.execute import atomic_write
-from kb.experiment import (BOOKKEEPING, FREEZE, SCHEMA, Experiment, check_frozen, dump_frozen, file_digest,
-                           installed_versions, load)
+from kb.experiment import (FREEZE, SCHEMA, Experiment, check_frozen, dump_frozen, file_digest,
+                           installed_versions, is_input, load)
 from kb.project import Project
 
 SMOKE_SEEDS = 2
@@ -107,7 +107,7 @@ def _run(root: str, task: Task, smoke: bool, threads: int) -> dict[str, Any]:
     modules = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
     used = inputs_used(Path(root), {"opened": sorted(_RECORDED["opened"]),
                                     "modules": [f for f in modules if isinstance(f, str)]})
-    inputs = {rel: file_digest(Path(root) / rel) for rel in used["files"] if rel not in BOOKKEEPING}
+    inputs = {rel: file_digest(Path(root) / rel) for rel in used["files"] if is_input(rel)}
     return {"result": result, "seconds": round(seconds, 2), "inputs": inputs, "data": data}
 
 
@@ -140,6 +140,8 @@ def _kept(root: Path, path: Path, expected: str) -> Optional[dict[str, Any]]:
     if not isinstance(done, dict) or done.get("registration") != expected or not isinstance(done.get("inputs"), dict):
         return None
     for rel, digest in done["inputs"].items():
+        if not is_input(rel):
+            continue
         if not (root / rel).is_file() or file_digest(root / rel) != digest:
             return None
     if done.get("versions") != installed_versions():
@@ -266,6 +268,7 @@ def reproduce(project: Project, keys: list[str], *, smoke: bool = False, jobs: O
         path = target / key / f"{experiment_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, dump_frozen(frozen))
+        os.chmod(path, 0o644)  # source files, readable by everyone like the rest of the checkout
         written.append(path)
     shown = [p.relative_to(root) if p.is_relative_to(root) else p for p in written]
     bar.say(f"froze {len(written)} experiment(s) in {_eta(wall)}: {', '.join(str(p) for p in shown)}")
