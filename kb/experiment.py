@@ -613,7 +613,7 @@ def results_markdown(root: Path) -> str:
                 elif "iterations" in e.setting:
                     setting += f", {e.setting['iterations']} iterations"
                 unit = f" {m.unit}" if m.unit else ""
-                rule = {"greater": "> 0", "less": "< 0"}.get(c.expect, f"> −{c.margin:g}")
+                rule = f"> −{c.margin:g}" if c.expect == "within" else {"greater": "> 0", "less": "< 0"}[c.expect]
                 rows.append(f"| {path.stem} | `{c.id}` ({c.source}) | {_cell(c.reported)}{(' ' + c.unit) if c.unit else ''} "
                             f"| {_cell(setting)}; {e.seeds} seeds | {_cell(m.label)}{unit}: {_cell(arms)} "
                             f"| {ci} (paper: {_cell(c.a)} − {_cell(c.b)} {rule}) | {verdict_} | {seconds / 60:.1f} min |")
