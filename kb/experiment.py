@@ -497,16 +497,23 @@ class Setting:
 
 
 def figure(records: Sequence[dict[str, Any]], experiment: Experiment):
-    """Per-seed points of every arm, joined by seed, and each comparison's interval; returns (fig, caption, alt)."""
+    """Per metric compared: every seed's value per arm, joined by seed (top), and the paired differences with their
+    95 % intervals on that metric's scale (below); returns (fig, caption, alt)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     metric_names = list(dict.fromkeys(c.metric for c in experiment.comparisons))
-    fig, axes = plt.subplots(1, len(metric_names) + 1, figsize=(7.2, 3.2), gridspec_kw={"width_ratios": [2] * len(metric_names) + [1.6]})
-    axes = list(axes)
-    for ax, name in zip(axes, metric_names):
+    per_metric = {name: [(r, c) for r, c in zip(records, experiment.comparisons) if c.metric == name] for name in metric_names}
+    rows = max(len(v) for v in per_metric.values())
+    fig = plt.figure(figsize=(7.2, 3.1 + 0.42 * rows + 0.7))
+    grid = fig.add_gridspec(2, len(metric_names), height_ratios=[3.1, 0.42 * rows + 0.7])
+    arms = list(experiment.arms)
+    margins = False
+    for j, name in enumerate(metric_names):
         metric = experiment.metrics[name]
-        rec = next(r for r, c in zip(records, experiment.comparisons) if c.metric == name)
-        arms = list(experiment.arms)
+        ax = fig.add_subplot(grid[0, j])
+        rec = per_metric[name][0][0]
         for i, arm in enumerate(arms):
             ys = rec["values"].get(arm, [])
             ax.scatter([i] * len(ys), ys, s=18, zorder=3)
@@ -517,27 +524,33 @@ def figure(records: Sequence[dict[str, Any]], experiment: Experiment):
             if len(pts) > 1:
                 ax.plot(*zip(*pts), color="0.7", linewidth=0.8, zorder=2)
         ax.set_xticks(range(len(arms)), arms, rotation=20 if len(arms) > 2 else 0)
-        ax.set_ylabel(f"{metric.label}" + (f" ({metric.unit})" if metric.unit else ""))
+        unit = f" ({metric.unit})" if metric.unit else ""
+        ax.set_ylabel(textwrap.fill(metric.label + unit, 34 if len(metric_names) > 1 else 60))
         ax.set_xlim(-0.6, len(arms) - 0.4)
-    ax = axes[-1]
-    labels = []
-    for i, (rec, c) in enumerate(zip(records, experiment.comparisons)):
-        iv = rec.get("interval")
-        if iv:
-            ax.errorbar([iv["mean"]], [i], xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]], fmt="o", capsize=3)
-        if c.expect == "within":
-            ax.axvline(-c.margin, color="tab:red", linestyle=":", linewidth=1)
-        labels.append(f"{c.a} − {c.b}")
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_ylim(-0.6, len(labels) - 0.4)
-    ax.set_xlabel("paired difference, 95 % CI")
-    fig.tight_layout()
+        bx = fig.add_subplot(grid[1, j])
+        labels = []
+        for i, (r, c) in enumerate(per_metric[name]):
+            iv = r.get("interval")
+            if iv:
+                bx.errorbar([iv["mean"]], [i], xerr=[[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]], fmt="o",
+                            capsize=3, color="black")
+            if c.expect == "within":
+                bx.vlines(-c.margin, i - 0.4, i + 0.4, color="tab:red", linestyle=":", linewidth=1.5)
+                margins = True
+            labels.append(f"{c.a} − {c.b}")
+        bx.axvline(0, color="0.4", linewidth=0.8)
+        bx.set_yticks(range(len(labels)), labels)
+        bx.set_ylim(-0.6, len(labels) - 0.4)
+        bx.set_xlabel(f"difference{unit}, 95 % CI")
+        bx.locator_params(axis="x", nbins=4)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     verdicts = "; ".join(f"{c.id}: {VERDICT_WORDS[_status(r)]}" for r, c in zip(records, experiment.comparisons))
+    margin = " A red dotted line marks the margin a 'within' comparison must stay above." if margins else ""
     caption = (f"{experiment.title}, toy scale: every seed's result per arm (grey lines join the same seed, black bars "
-               f"are means) and the paired difference with its 95 % interval (right). {verdicts}.")
+               f"are means), and below each metric the paired differences with their 95 % intervals.{margin} {verdicts}.")
     alt = (f"Dot plot of {', '.join(experiment.metrics[m].label for m in metric_names)} for arms "
-           f"{', '.join(experiment.arms)} over {experiment.seeds} seeds, and interval plot of the differences.")
+           f"{', '.join(experiment.arms)} over {experiment.seeds} seeds, and interval plots of the differences.")
     return fig, caption, alt
 
 
@@ -563,7 +576,8 @@ def curves_figure(experiment: Experiment, frozen: dict[str, Any]):
     ax.set_ylabel(experiment.curve_label or experiment.curve)
     ax.set_xticks(list(range(1, 1 + max(len(r["extras"].get(experiment.curve, [])) for r in frozen["runs"]))))
     ax.legend(fontsize=10)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     caption = (f"{experiment.title}, toy scale: {experiment.curve_label or experiment.curve} per epoch, every seed "
                f"(thin) and the mean over {experiment.seeds} seeds (bold); last epoch, mean: {', '.join(finals)}.")
     alt = f"Line plot of {experiment.curve_label or experiment.curve} against epoch for arms {', '.join(experiment.arms)}."
