@@ -109,7 +109,7 @@ def test_claims_json_follows_the_schema(project):
     assert claims[0] == {
         "paper": "Tiny2020Test", "id": "double", "statement": "2 × 21 = 42", "source": "Eq. 1", "unit": "",
         "reported": 42, "measured": 42, "tolerance": 0.0, "status": "reproduced", "reason": "",
-        "kind": "paper", "pinned": None, "table": None,
+        "kind": "paper", "pinned": None, "table": None, "experiment": None,
     }
     assert json.loads(project.runs_file.read_text())["Tiny2020Test"]["error"] is None
 

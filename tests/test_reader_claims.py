@@ -131,8 +131,12 @@ def test_every_claim_shows_its_fields_and_links_to_its_line_on_the_notebook_page
         assert card.select_one(f".kb-badge.kb-{card['data-status']}"), card["data-id"]
         assert card.select_one(".kb-statement").get_text(strip=True) and card.select_one(".kb-source").get_text(strip=True)
         labels = [v.get_text(strip=True) for v in card.select(".kb-v-label")]
-        assert labels[:2] in (["Reported", "Measured"], ["Reference", "Measured"]), (card["data-id"], labels)
-        if card["data-status"] in ("discrepant", "failed", "reported"):
+        if card["data-kind"] == "experiment":  # the paper's value, each arm over seeds, the interval, the verdict
+            assert labels[0] == "Paper" and labels[-1] == "Toy-scale result", (card["data-id"], labels)
+            assert "toy scale" in card.select_one(".kb-badge").get_text(), card["data-id"]
+        else:
+            assert labels[:2] in (["Reported", "Measured"], ["Reference", "Measured"]), (card["data-id"], labels)
+        if card["data-status"] in ("discrepant", "failed", "reported", "stale"):
             assert card.select_one(".kb-reason").get_text(strip=True), f"{card['data-id']}: no reason shown"
         link = card.select_one(".kb-card-head a[href]")
         assert link is not None, f"{card['data-id']}: no link to its notebook line"
@@ -206,7 +210,7 @@ def test_the_dashboard_filters_sorts_and_counts(built_site, visit, server):
     page.select_option("#kb-filter-paper", "")
 
     page.select_option("#kb-sort", "status")
-    order = ["failed", "discrepant", "reported", "reproduced"]
+    order = ["failed", "stale", "contradicted", "not-shown", "discrepant", "reported", "reproduced"]
     ranks = [order.index(c["status"]) for c in page.evaluate(_VISIBLE)]
     assert ranks == sorted(ranks) and len(ranks) == len(every)
     page.select_option("#kb-sort", "id")

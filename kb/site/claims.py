@@ -330,12 +330,20 @@ def failure(run: Optional[Run]) -> str:
     return f'!!! failure "The notebook failed"\n\n    {md_text(run.error)}\n\n'
 
 
-def section(site: Site, key: str, start: str = "") -> str:
-    """A note's claims: the counts, when they were verified, and the claims."""
+def section(site: Site, key: str, start: str = "", experiments_at: str = "") -> str:
+    """A note's claims: the counts, when they were verified, and the claims.
+
+    With ``experiments_at`` (the anchor of the note's 实验 section, which shows them), the experiments are
+    not repeated here: one line links to them."""
     notebook = site.notebook_page(key, start)
     claims = site.claims(key)
+    shown = [c for c in claims if c.get("kind") != "experiment"] if experiments_at else claims
+    elsewhere = len(claims) - len(shown)
+    pointer = (f'<p class="kb-verified">The {elsewhere} experiment claim{"s" if elsewhere != 1 else ""} at toy scale '
+               f'are in <a href="#{html_text(experiments_at)}">the 实验 section</a>, with their figures.</p>\n\n'
+               if elsewhere else "")
     return (f"{failure(site.run(key))}{count_badges(claims)}\n\n{last_verified(site.run(key), notebook)}\n\n"
-            f"{claims_blocks(claims, notebook)}\n")
+            f"{pointer}{claims_blocks(shown, notebook)}\n")
 
 
 # --------------------------------------------------------------------------- the dashboard

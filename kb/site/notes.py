@@ -28,6 +28,9 @@ from kb.site_safety import html_text, md_text, one_line, url_path
 CLAIMS_MARKER = "<!-- kb:claims -->"
 
 EXPERIMENTS_MARKER = "<!-- kb:experiments -->"
+
+EXPERIMENTS_ANCHOR = "kb-experiments"
+"""The id of the place the experiments are shown, which the claims section links to."""
 """Where a note's 实验 section gets the paper's experiments at toy scale: their claims and figures."""
 """Where a note gets its claims table; a note without it gets them at the end, under "Claims"."""
 
@@ -315,12 +318,14 @@ def page(site: Site, key: str, text: str) -> str:
     """The staged note of paper ``key``, made from the author's ``text``."""
     paper = site.papers[key]
     body = body_of(text)
+    anchor = ""
     if EXPERIMENTS_MARKER in body:
-        body = body.replace(EXPERIMENTS_MARKER, experiments_section(site, key))
+        anchor = EXPERIMENTS_ANCHOR
+        body = body.replace(EXPERIMENTS_MARKER, f'<span id="{anchor}"></span>\n\n' + experiments_section(site, key))
     if CLAIMS_MARKER in body:
-        body = body.replace(CLAIMS_MARKER, claims.section(site, key))
+        body = body.replace(CLAIMS_MARKER, claims.section(site, key, experiments_at=anchor))
     else:  # a note still being written: the claims (and when they were verified) go at the end
-        body = body.rstrip() + "\n\n## Claims\n\n" + claims.section(site, key)
+        body = body.rstrip() + "\n\n## Claims\n\n" + claims.section(site, key, experiments_at=anchor)
     meta = paper.meta if paper.meta.get("title") else {**paper.meta, "title": paper.short}  # see notebooks.render
     return front_matter(meta) + _after_title(body, header(site, key))
 
