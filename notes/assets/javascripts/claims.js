@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   var STATUSES = ["reproduced", "discrepant", "reported", "failed", "not-shown", "contradicted", "stale"];  // kb.claims.STATUSES, as the counts list them
+  var TOY = {"not-shown": "not shown at toy scale", "contradicted": "contradicted at toy scale"};  // experiments' verdicts
   var STATUS_ORDER = ["failed", "stale", "contradicted", "not-shown", "discrepant", "reported", "reproduced"];  // sorting by status: what needs a look first
 
   function kbClaimsDashboard() {
@@ -90,7 +91,7 @@
       if (sort.value !== "paper") papers.forEach(function (section) { section.hidden = true; });
       var tally = count(Array.prototype.slice.call(root.querySelectorAll(".kb-counts tbody tr")));
       var parts = STATUSES.filter(function (s) { return tally["\u0000" + s]; })
-        .map(function (s) { return tally["\u0000" + s] + " " + s; });
+        .map(function (s) { return tally["\u0000" + s] + " " + (TOY[s] || s); });
       shown.textContent = (visible === cards.length ? "All " + cards.length + " claims" :
         "Showing " + visible + " of " + cards.length + " claims") + (parts.length ? ": " + parts.join(", ") : "");
       none.hidden = visible !== 0;
