@@ -543,15 +543,15 @@ def _run_pool(project, pool, todo, timeout, threads, runs, progress, server=None
             progress(f"  … {time.perf_counter() - started:.0f} s elapsed; running: {running}; {queued} queued")
 
 
-def _kill_pool(pool: ProcessPoolExecutor) -> None:
-    """Kill every worker and every kernel it started, now (Ctrl-C, SIGTERM, an error)."""
+def kill_trees(pids: list[int]) -> None:
+    """Kill these processes and every process they started, now, and wait (up to 5 s) until they are gone."""
     import psutil
 
     procs = []
-    for pid in list(getattr(pool, "_processes", {}) or {}):
+    for pid in pids:
         try:
-            worker = psutil.Process(pid)
-            procs += [*worker.children(recursive=True), worker]
+            parent = psutil.Process(pid)
+            procs += [*parent.children(recursive=True), parent]
         except psutil.Error:
             pass
     for proc in procs:
@@ -560,6 +560,11 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(procs, timeout=5)
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill every worker and every kernel it started, now (Ctrl-C, SIGTERM, an error)."""
+    kill_trees(list(getattr(pool, "_processes", {}) or {}))
     pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from kb.execute import atomic_write
+from kb.execute import atomic_write, kill_trees
 from kb.experiment import (FREEZE, SCHEMA, Experiment, check_frozen, dump_frozen, file_digest,
                            installed_versions, is_input, load)
 from kb.project import Project
@@ -293,8 +293,6 @@ def _schedule(root: Path, tasks: list[Task], smoke: bool, jobs: int, threads: in
     import multiprocessing
     import uuid
 
-    import psutil
-
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     scratch = partial_root / ".running"
@@ -342,19 +340,7 @@ def _schedule(root: Path, tasks: list[Task], smoke: bool, jobs: int, threads: in
             bar.update()
             time.sleep(0.2)
     finally:
-        procs = []
-        for process, _ in running.values():
-            try:
-                parent = psutil.Process(process.pid)
-                procs += [*parent.children(recursive=True), parent]
-            except psutil.Error:
-                pass
-        for proc in procs:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(procs, timeout=5)
+        kill_trees([process.pid for process, _ in running.values()])
         for process, result in running.values():
             process.join(timeout=5)
             result.unlink(missing_ok=True)
