@@ -460,7 +460,7 @@ class Ledger:
         from kb import experiment as exp
         from kb import figures
 
-        _show_raw(exp.Setting(experiment))
+        _show(exp.Setting(experiment))
         records = exp.record(self, experiment)
         role = f"experiment:{experiment.id}"
         if any(r["values"].get(r["a"]) for r in records):
@@ -536,22 +536,14 @@ def _in_kernel() -> bool:
     return bool(shell and getattr(shell, "get_ipython", lambda: None)())
 
 
-def _show_raw(item: Any) -> None:
+def _show(item: Any) -> None:
+    """In a notebook, display ``item``; run as a script, print its one line (a claim), its text (a table) or its repr."""
     if _in_kernel():
         from IPython.display import display
 
         display(item)
     else:
-        print(repr(item))
-
-
-def _show(item: "Claim | _Table") -> None:
-    if _in_kernel():
-        from IPython.display import display
-
-        display(item)
-    else:
-        print(item.line() if isinstance(item, Claim) else item.text())
+        print(item.line() if isinstance(item, Claim) else item.text() if isinstance(item, _Table) else repr(item))
 
 
 @dataclass(frozen=True)

@@ -365,6 +365,20 @@ def check_frozen(data: Any) -> list[str]:
     return []
 
 
+def changed_inputs(root: Path, inputs: Mapping[str, str]) -> list[str]:
+    """``"<file> changed"`` or ``"<file> is gone"`` for each recorded input whose content is not the recorded one."""
+    reasons = []
+    for rel, digest in sorted(inputs.items()):
+        if not is_input(rel):
+            continue
+        path = Path(root) / rel
+        if not path.is_file():
+            reasons.append(f"{rel} is gone")
+        elif file_digest(path) != digest:
+            reasons.append(f"{rel} changed")
+    return reasons
+
+
 def stale_reasons(root: Path, experiment: Experiment, frozen: Optional[dict[str, Any]]) -> list[str]:
     """Why a frozen result no longer stands for the checkout (empty when it is current)."""
     if frozen is None:
@@ -373,14 +387,7 @@ def stale_reasons(root: Path, experiment: Experiment, frozen: Optional[dict[str,
     if frozen["registration"] != json.loads(json.dumps(experiment.registration())):
         changed = sorted(k for k, v in experiment.registration().items() if json.loads(json.dumps(v)) != frozen["registration"].get(k))
         reasons.append(f"the registered {', '.join(changed) or 'configuration'} changed since the runs")
-    for rel, digest in sorted(frozen["provenance"]["inputs"].items()):
-        if not is_input(rel):
-            continue
-        path = Path(root) / rel
-        if not path.is_file():
-            reasons.append(f"{rel} is gone")
-        elif file_digest(path) != digest:
-            reasons.append(f"{rel} changed")
+    reasons += changed_inputs(root, frozen["provenance"]["inputs"])
     now = installed_versions()
     for name, version in frozen["provenance"]["versions"].items():
         if now.get(name) != version:
@@ -391,7 +398,7 @@ def stale_reasons(root: Path, experiment: Experiment, frozen: Optional[dict[str,
 # --------------------------------------------------------------------------- claims in the notebook
 
 
-def load(paper: str, root: Optional[Path] = None) -> tuple[Experiment, ...]:
+def load(paper: str) -> tuple[Experiment, ...]:
     """The experiments of ``paper`` (``experiments/KEY.py``'s ``EXPERIMENTS``)."""
     import importlib
 
@@ -606,21 +613,16 @@ def results_markdown(root: Path) -> str:
             continue
         for e in load(path.stem):
             frozen = load_frozen(freeze_path(root, path.stem, e.id))
-            stale = stale_reasons(root, e, frozen)
             seconds = frozen["provenance"]["run_seconds"] if frozen else 0.0
             total += seconds
-            for c in e.comparisons:
+            decided = _Decided(path.stem)
+            record(decided, e, root=root)  # the verdicts exactly as the claims have them (floor, staleness and all)
+            for c, (rec, status) in zip(e.comparisons, decided.found):
                 m = e.metrics[c.metric]
-                values = {arm: [r["metrics"][c.metric] for r in sorted(frozen["runs"], key=lambda r: r["seed"]) if r["arm"] == arm]
-                          for arm in (c.a, c.b)} if frozen else {}
-                arms = "; ".join(f"{arm} {statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f}" for arm, v in values.items()
-                                 if len(v) > 1)
-                if stale or not frozen:
-                    ci, verdict_ = "—", "stale"
-                else:
-                    iv = paired_interval(values[c.a], values[c.b])
-                    ci = f"{iv.mean:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]"
-                    verdict_ = VERDICT_WORDS[verdict(iv, c.expect, c.margin)]
+                arms = "; ".join(f"{arm} {statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f}"
+                                 for arm, v in ((arm, rec["values"][arm]) for arm in (c.a, c.b)) if len(v) > 1)
+                iv = rec["interval"]
+                ci = f"{iv['mean']:+.2f} [{iv['low']:+.2f}, {iv['high']:+.2f}]" if iv and status != "stale" else "—"
                 setting = e.setting.get("data", "")
                 if "epochs" in e.setting:
                     setting += f", {e.setting['epochs']} epochs"
@@ -630,10 +632,25 @@ def results_markdown(root: Path) -> str:
                 rule = f"> −{c.margin:g}" if c.expect == "within" else {"greater": "> 0", "less": "< 0"}[c.expect]
                 rows.append(f"| {path.stem} | `{c.id}` ({c.source}) | {_cell(c.reported)}{(' ' + c.unit) if c.unit else ''} "
                             f"| {_cell(setting)}; {e.seeds} seeds | {_cell(m.label)}{unit}: {_cell(arms)} "
-                            f"| {ci} (paper: {_cell(c.a)} − {_cell(c.b)} {rule}) | {verdict_} | {seconds / 60:.1f} min |")
+                            f"| {ci} (paper: {_cell(c.a)} − {_cell(c.b)} {rule}) | {_VERDICT_CELL.get(status, status)} "
+                            f"| {seconds / 60:.1f} min |")
     rows.append(f"\nThe runs of every experiment took {total / 60:.1f} min of one core each in all "
                 "(two processes side by side: about half of that in wall time).")
     return "\n".join(rows) + "\n"
+
+
+_VERDICT_CELL = {**VERDICT_WORDS, "stale": "stale"}
+
+
+class _Decided:
+    """Takes the claims [`record`][kb.experiment.record] decides, instead of a notebook's ledger: (record, status) each."""
+
+    def __init__(self, paper: str) -> None:
+        self.paper = paper
+        self.found: list[tuple[dict[str, Any], str]] = []
+
+    def experiment_claim(self, id, statement, source, reported, measured, record, status, reason, unit="") -> None:
+        self.found.append((record, status))
 
 
 def _cell(text: Any) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from kb.execute import atomic_write, kill_trees
-from kb.experiment import (FREEZE, SCHEMA, Experiment, check_frozen, dump_frozen, file_digest,
+from kb.experiment import (FREEZE, SCHEMA, Experiment, changed_inputs, check_frozen, dump_frozen, file_digest,
                            installed_versions, is_input, load)
 from kb.project import Project
 
@@ -139,11 +139,8 @@ def _kept(root: Path, path: Path, expected: str) -> Optional[dict[str, Any]]:
         return None
     if not isinstance(done, dict) or done.get("registration") != expected or not isinstance(done.get("inputs"), dict):
         return None
-    for rel, digest in done["inputs"].items():
-        if not is_input(rel):
-            continue
-        if not (root / rel).is_file() or file_digest(root / rel) != digest:
-            return None
+    if changed_inputs(root, done["inputs"]):
+        return None
     if done.get("versions") != installed_versions():
         return None
     return done

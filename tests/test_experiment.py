@@ -179,6 +179,23 @@ def write_project(tmp_path, frozen):
     return path
 
 
+REPRODUCED = {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]}
+"""Per-seed values whose paired differences (1, 1, 1.2) put the interval above zero."""
+
+
+def frozen_project(tmp_path, e, values=REPRODUCED):
+    """A checkout whose frozen result of ``e`` holds ``values`` and used ``helper.py`` (as it is now)."""
+    (tmp_path / "helper.py").write_text("X = 1\n")
+    write_project(tmp_path, frozen_for(e, values, {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
+
+
+def recorded(tmp_path, e) -> list[dict]:
+    """The claims ``e``'s frozen result gives now, as claims.json rows."""
+    ledger = Ledger("Tiny2020Test")
+    exp.record(ledger, e, root=tmp_path)
+    return [c.to_json() for c in ledger.claims]
+
+
 def test_staleness_follows_inputs_registration_and_versions(tmp_path):
     e = tiny_experiment()
     (tmp_path / "helper.py").write_text("X = 1\n")
@@ -201,9 +218,7 @@ def test_staleness_follows_inputs_registration_and_versions(tmp_path):
 
 def test_record_makes_claims_whose_status_verify_recomputes(tmp_path, monkeypatch):
     e = tiny_experiment()
-    (tmp_path / "helper.py").write_text("X = 1\n")
-    frozen = frozen_for(e, {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]}, {"helper.py": exp.file_digest(tmp_path / "helper.py")})
-    write_project(tmp_path, frozen)
+    frozen_project(tmp_path, e)
     ledger = Ledger("Tiny2020Test")
     records = exp.record(ledger, e, root=tmp_path)
     claims = [c.to_json() for c in ledger.claims]
@@ -215,9 +230,7 @@ def test_record_makes_claims_whose_status_verify_recomputes(tmp_path, monkeypatc
     forged[0]["experiment"]["values"]["x"] = [0.0, 0.0, 0.5]
     assert "its runs make it" in verify(forged, "Tiny2020Test")[0]
     (tmp_path / "helper.py").write_text("X = 2\n")
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
-    stale = ledger.claims[0].to_json()
+    (stale,) = recorded(tmp_path, e)
     assert stale["status"] == "stale" and "helper.py changed" in stale["reason"]
     assert verify([stale], "Tiny2020Test") == []
     unstale = copy.deepcopy(stale)
@@ -235,12 +248,8 @@ def test_an_experiment_claim_needs_its_record():
 def test_a_floor_keeps_two_arms_that_learned_nothing_from_agreeing(tmp_path):
     floor = comparison(expect="within", margin=0.1, why="a tenth", floor=0.3, why_floor="the reference must learn")
     e = tiny_experiment(comparisons=(floor,))
-    (tmp_path / "helper.py").write_text("X = 1\n")
-    write_project(tmp_path, frozen_for(e, {"x": [0.01, 0.0, 0.02], "y": [0.0, 0.01, 0.0]},
-                                       {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
-    claim = ledger.claims[0].to_json()
+    frozen_project(tmp_path, e, {"x": [0.01, 0.0, 0.02], "y": [0.0, 0.01, 0.0]})
+    (claim,) = recorded(tmp_path, e)
     assert claim["status"] == "not-shown" and "under the floor of 0.3" in claim["reason"]
     assert verify([claim], "Tiny2020Test") == []
     with pytest.raises(ValueError, match="floor needs `why_floor`"):
@@ -258,21 +267,15 @@ def test_the_site_says_toy_scale_and_stale_where_a_verdict_is_shown(tmp_path):
     from kb.site import claims as site_claims
 
     e = tiny_experiment()
-    (tmp_path / "helper.py").write_text("X = 1\n")
-    write_project(tmp_path, frozen_for(e, {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]},
-                                       {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
-    current = ledger.claims[0].to_json()
+    frozen_project(tmp_path, e)
+    (current,) = recorded(tmp_path, e)
     card = site_claims.card(current, "notebooks/Tiny2020Test.md")
     assert "reproduced at toy scale" in card and "seeds: 2.00, 3.00, 4.50" in card and "95 % CI" in card
     assert 'data-kind="experiment"' in card
     block = site_claims.claims_blocks([current], None)
     assert "Experiments at toy scale" in block
     (tmp_path / "helper.py").write_text("X = 2\n")
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
-    stale = site_claims.card(ledger.claims[0].to_json(), None)
+    stale = site_claims.card(recorded(tmp_path, e)[0], None)
     assert 'data-status="stale"' in stale and "stale: re-run" in stale and "kb reproduce Tiny2020Test" in stale
     assert "reproduced" not in stale.split("Toy-scale result")[0]
 
@@ -284,18 +287,12 @@ def test_kb_checks_table_says_toy_scale_and_names_stale_papers(tmp_path):
     from kb.report import print_report
 
     e = tiny_experiment()
-    (tmp_path / "helper.py").write_text("X = 1\n")
-    write_project(tmp_path, frozen_for(e, {"x": [2.0, 3.0, 4.5], "y": [1.0, 2.0, 3.3]},
-                                       {"helper.py": exp.file_digest(tmp_path / "helper.py")}))
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
+    frozen_project(tmp_path, e)
     out = io.StringIO()
-    print_report([Run("Tiny2020Test", [c.to_json() for c in ledger.claims])], out, width=160)
+    print_report([Run("Tiny2020Test", recorded(tmp_path, e))], out, width=160)
     assert "reproduced at toy scale" in out.getvalue() and "c (exp.)" in out.getvalue()
     (tmp_path / "helper.py").write_text("X = 2\n")
-    ledger = Ledger("Tiny2020Test")
-    exp.record(ledger, e, root=tmp_path)
     out = io.StringIO()
-    print_report([Run("Tiny2020Test", [c.to_json() for c in ledger.claims])], out, width=160)
+    print_report([Run("Tiny2020Test", recorded(tmp_path, e))], out, width=160)
     assert "STALE  Tiny2020Test: c: frozen runs missing or out of date (see why); kb reproduce Tiny2020Test" in out.getvalue()
     assert "helper.py changed" in out.getvalue()
